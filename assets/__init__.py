@@ -1,0 +1,1 @@
+"""Thin Dagster asset wrappers over the pipelines core."""

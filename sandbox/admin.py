@@ -1,0 +1,149 @@
+"""The sandbox's own control panel under `/_sandbox/`: change the world, inject faults, inspect.
+
+Not part of any emulated service; tests, benchmarks and the demo drive the world through it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field, ValidationError
+from werkzeug.wrappers import Request, Response
+
+from sandbox.changes import apply_batch
+from sandbox.faults import FaultConfig
+from sandbox.http import json_response
+from sandbox.limits import LimitConfig
+from sandbox.n8n import Workflow
+
+if TYPE_CHECKING:
+    from sandbox.app import Sandbox
+
+
+class ChangeRequest(BaseModel):
+    fraction: float = Field(0.01, ge=0, le=1)
+    count: int | None = Field(None, ge=0)
+    users: list[str] | None = None
+    weights: dict[str, float] | None = None
+
+
+class NewUser(BaseModel):
+    user_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
+    integrations: list[str] = Field(default_factory=lambda: ["google-mail", "asana", "xero"])
+
+
+def _problem(status: int, detail: str) -> Response:
+    return json_response({"title": "Bad request" if status == 400 else "Not found", "status": status,
+                          "detail": detail}, status)
+
+
+def _parse(request: Request, model: type[BaseModel]) -> BaseModel | Response:
+    try:
+        return model.model_validate_json(request.get_data() or b"{}")
+    except ValidationError as exc:
+        return _problem(400, str(exc))
+
+
+class Admin:
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    def info(self, request: Request) -> Response:
+        sandbox = self.sandbox
+        users = [{"user_id": u.user_id, "studio": u.studio.name, "mailbox": u.mailbox.email,
+                  "records": u.record_count(),
+                  "connections": {c.integration: c.connection_id for c in sandbox.registry.listing()
+                                  if c.account == u.user_id}}
+                 for u in sandbox.world.users()]
+        return json_response({"seed": sandbox.config.seed, "scale": sandbox.config.scale,
+                              "now": sandbox.world.start_ms, "clock": sandbox.world.clock_ms,
+                              "batches": sandbox.world.batches, "users": users,
+                              "webhook_url": sandbox.webhooks.url,
+                              "limits": sandbox.limits.config.model_dump(),
+                              "faults": sandbox.faults.config.model_dump(), "injected": sandbox.faults.injected})
+
+    def changes(self, request: Request) -> Response:
+        body = _parse(request, ChangeRequest)
+        if isinstance(body, Response):
+            return body
+        try:
+            summary = apply_batch(self.sandbox.world, fraction=body.fraction, count=body.count, users=body.users,
+                                  weights=body.weights)
+        except ValueError as exc:
+            return _problem(400, str(exc))
+        return json_response(summary)
+
+    def add_user(self, request: Request) -> Response:
+        body = _parse(request, NewUser)
+        if isinstance(body, Response):
+            return body
+        connections = self.sandbox.add_user(body.user_id, body.integrations)
+        return json_response({"user_id": body.user_id,
+                              "connections": {c.integration: c.connection_id for c in connections}}, 201)
+
+    def truth(self, request: Request, user_id: str) -> Response:
+        return json_response(self.sandbox.world.truth(user_id))
+
+    def expire_history(self, request: Request, user_id: str) -> Response:
+        user = self.sandbox.world.user(user_id)
+        with user.lock:
+            user.mailbox.expire_history()
+            return json_response({"history_floor": str(user.mailbox.history_floor)})
+
+    def xero_day_remaining(self, request: Request, user_id: str) -> Response:
+        remaining = (request.get_json(silent=True) or {}).get("remaining")
+        if not isinstance(remaining, int) or remaining < 0:
+            return _problem(400, "remaining must be a non-negative integer")
+        self.sandbox.limits.set_xero_day_remaining(self.sandbox.world.user(user_id).org.tenant_id, remaining)
+        return json_response({"remaining": remaining})
+
+    def faults(self, request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                self.sandbox.faults.configure(FaultConfig.model_validate_json(request.get_data() or b"{}"))
+            except (ValidationError, ValueError) as exc:
+                return _problem(400, str(exc))
+        return json_response({"config": self.sandbox.faults.config.model_dump(), "injected": self.sandbox.faults.injected})
+
+    def limits(self, request: Request) -> Response:
+        if request.method == "PUT":
+            parsed = _parse(request, LimitConfig)
+            if isinstance(parsed, Response):
+                return parsed
+            self.sandbox.limits.config = parsed
+        return json_response(self.sandbox.limits.config.model_dump())
+
+    def webhooks(self, request: Request) -> Response:
+        if request.method == "PUT":
+            url = (request.get_json(silent=True) or {}).get("url")
+            if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+                return _problem(400, "url must be an http(s) URL or null")
+            self.sandbox.webhooks.url = url
+        if request.args.get("flush") == "true":
+            self.sandbox.webhooks.flush()
+        return json_response({"url": self.sandbox.webhooks.url, "deliveries": self.sandbox.webhooks.deliveries})
+
+    def break_connection(self, request: Request, connection_id: str) -> Response:
+        connection = self.sandbox.registry.find(connection_id)
+        if connection is None:
+            return _problem(404, f"no connection {connection_id}")
+        connection.errors = [{"type": "auth", "log_id": f"log_{connection.id}_{len(connection.errors) + 1}"}]
+        self.sandbox.webhooks.auth_event(connection, "refresh", success=False,
+                                         error={"type": "refresh_token_external_error",
+                                                "description": "invalid_grant: Token has been expired or revoked."})
+        return json_response(connection.summary_json())
+
+    def n8n_calls(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.sandbox.n8n.clear()
+        return json_response({"calls": self.sandbox.n8n.snapshot()})
+
+    def n8n_workflow(self, request: Request, path: str) -> Response:
+        if request.method == "DELETE":
+            self.sandbox.n8n.configure(path, None)
+            return json_response({"path": path, "registered": False})
+        parsed = _parse(request, Workflow)
+        if isinstance(parsed, Response):
+            return parsed
+        self.sandbox.n8n.configure(path, parsed)
+        return json_response({"path": path, "registered": True, "workflow": parsed.model_dump()})

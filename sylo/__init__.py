@@ -1,0 +1,1 @@
+"""Sylo core: settings, app DB, crypto, signing, export layout and the CLI. Imports neither Dagster nor Flask."""

@@ -1,0 +1,116 @@
+"""The `sylo` command line. Each command builds Settings once and passes it down."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime, timezone
+
+import click
+
+from sylo.settings import Settings
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 date-time: {value}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _fault_rates(specs: tuple[str, ...]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for spec in specs:
+        service, _, rate = spec.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"expected SERVICE=RATE, got {spec!r}") from None
+        if not 0 <= value <= 1:
+            raise click.BadParameter(f"rate must be between 0 and 1, got {spec!r}")
+        for name in ("gmail", "asana", "xero") if service == "all" else (service,):
+            if name not in ("gmail", "asana", "xero"):
+                raise click.BadParameter(f"unknown service {service!r} (gmail, asana, xero or all)")
+            rates[name] = value
+    return rates
+
+
+@click.group()
+@click.version_option(package_name="sylo")
+def main() -> None:
+    """Sylo: a working knowledge of a creative studio for AI agents."""
+
+
+@main.command()
+@click.option("--port", type=int, default=3003, show_default=True, help="Port to listen on (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--users", type=click.IntRange(min=0), default=3, show_default=True,
+              help="End users to create, each connected to Gmail, Asana and Xero.")
+@click.option("--seed", type=int, default=1, show_default=True, help="World seed: same seed, same world.")
+@click.option("--now", "now_text", default=None, help="The world's 'now' (ISO 8601). Default: today, 00:00 UTC.")
+@click.option("--scale", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="World size multiplier (1.0 is about 300 records per user).")
+@click.option("--webhook-url", default=None, help="Where Nango auth webhooks are sent (none by default).")
+@click.option("--fault-rate", "fault_specs", multiple=True, metavar="SERVICE=RATE",
+              help="Fail this fraction of proxied calls with transient faults; SERVICE is gmail, asana, xero or all.")
+@click.option("--no-limits", is_flag=True, help="Turn off the providers' rate limits.")
+@click.option("--apply-changes", type=click.IntRange(min=0), default=0,
+              help="Apply this many change batches (1% of records each) before serving.")
+def sandbox(port: int, host: str, users: int, seed: int, now_text: str | None, scale: float,
+            webhook_url: str | None, fault_specs: tuple[str, ...], no_limits: bool, apply_changes: int) -> None:
+    """Serve the offline stand-ins for Nango, Gmail, Asana, Xero and n8n."""
+    from sandbox import Sandbox, SandboxConfig
+    from sandbox.changes import apply_batch
+    from sandbox.faults import FaultConfig
+    from sandbox.limits import LimitConfig
+
+    settings = _settings()
+    config = SandboxConfig(seed=seed, users=users, scale=scale, webhook_url=webhook_url,
+                           limits=LimitConfig(enabled=not no_limits), faults=FaultConfig(rates=_fault_rates(fault_specs)),
+                           n8n_auth_header=settings.n8n_auth_header,
+                           n8n_auth_value=settings.n8n_auth_value.get_secret_value() if settings.n8n_auth_value else None)
+    if (now := _parse_now(now_text)) is not None:
+        config.now = now
+    generated = []
+    if settings.nango_secret_key:
+        config.secret_key = settings.nango_secret_key.get_secret_value()
+    else:
+        generated.append(f"SYLO_NANGO_SECRET_KEY={config.secret_key}")
+    if settings.nango_webhook_keys:
+        config.webhook_key = settings.nango_webhook_keys[0].get_secret_value()
+    else:
+        generated.append(f"SYLO_NANGO_WEBHOOK_KEYS={config.webhook_key}")
+    world = Sandbox(config)
+    for _ in range(apply_changes):
+        apply_batch(world.world, fraction=0.01)
+    server = world.serve(host, port)
+    click.echo(f"Sylo sandbox on {server.url} (seed {seed}, now {config.now.isoformat()}, {users} users)")
+    for user in world.world.users():
+        click.echo(f"  {user.user_id}  {user.studio.name}  ({user.record_count()} records)")
+    click.echo(f"Point Sylo at it:  export SYLO_NANGO_URL={server.url} SYLO_N8N_URL={server.url}")
+    if generated:
+        click.echo("Sandbox-only keys (not set, so generated for this run):\n  export " + " ".join(generated))
+    _wait_for_signal()
+    server.stop()
+    world.close()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Sylo's configuration: one pydantic-settings object, read once at start-up and passed down.
+
+Every field is an environment variable `SYLO_<NAME>` (or a line in `.env`). The README documents
+each one; `tests/test_settings.py` fails when a field is missing from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Sylo's settings, from `SYLO_*` environment variables and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SYLO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        Path(".sylo"), description="Where embedded state lives: warehouse, app DB, exports."
+    )
+    log_level: str = Field("INFO", description="Python logging level for Sylo's own loggers.")
+    nango_url: str = Field(
+        "https://api.nango.dev", description="Nango's API base URL (Cloud, self-hosted or the sandbox)."
+    )
+    nango_secret_key: SecretStr | None = Field(
+        None,
+        description="Nango environment secret key (a UUID v4). The sandbox accepts exactly this key.",
+    )
+    nango_webhook_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Nango webhook signing keys, comma-separated, newest first (rotation keeps both).",
+    )
+    n8n_url: str | None = Field(None, description="Base URL of the studio's n8n instance.")
+    n8n_auth_header: str = Field(
+        "X-Sylo-Auth", description="Header name n8n's Header Auth credential checks."
+    )
+    n8n_auth_value: SecretStr | None = Field(
+        None, description="Header value n8n's Header Auth credential checks (a long random string)."
+    )
+
+    @field_validator("nango_webhook_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def env_names(self) -> list[str]:
+        """Return the environment variable name of every setting."""
+        return [f"SYLO_{name.upper()}" for name in type(self).model_fields]
