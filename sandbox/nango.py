@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 TAG_KEY = re.compile(r"^[a-zA-Z][a-zA-Z0-9_\-./]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LIST_PARAMS = {"connectionId", "integrationId", "search", "endUserId", "endUserOrganizationId", "limit", "page"}
+# An explicit `limit` must be 1-2000; without one Nango lists up to 10 000 (reference/nango.md §3).
+LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT = 2_000, 10_000
 
 
 def check_key(request: Request, secret_key: str) -> Response | None:
@@ -180,9 +182,9 @@ class NangoControl:
         if unknown:
             return _invalid("invalid_query_params", [{"code": "unrecognized_keys", "message": f"Unrecognized key(s): {', '.join(unknown)}", "path": []}])
         try:
-            limit = int(args.get("limit", 10_000))
+            limit = int(args.get("limit", LIST_LIMIT_DEFAULT))
             page = int(args.get("page", 0))
-            if not (1 <= limit <= 10_000) or page < 0:
+            if not (1 <= limit <= LIST_LIMIT_MAX or "limit" not in args) or page < 0:
                 raise ValueError
         except ValueError:
             return _invalid("invalid_query_params", [{"code": "invalid_type", "message": "limit 1-2000, page >= 0", "path": ["limit"]}])
