@@ -1,0 +1,290 @@
+"""The sandbox's Gmail, reached through the Nango proxy, against `../shared/reference/providers.md` §1."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.sandbox.reference_client import apply_changes, gmail_list, gmail_pages, proxy_headers
+
+MESSAGES = "/gmail/v1/users/me/messages"
+HISTORY = "/gmail/v1/users/me/history"
+HIDDEN = {"TRASH", "SPAM"}
+
+
+class Mailbox:
+    """One end user's mailbox as a client sees it: proxy headers, truth and typed helpers."""
+
+    def __init__(self, running):
+        self.running = running
+        self.nango = running.nango
+        self.user = running.user_ids()[0]
+        self.headers = proxy_headers(running.connection(self.user, "google-mail"), "google-mail")
+
+    def truth(self) -> dict:
+        return self.running.admin.get(f"/users/{self.user}/truth").json()["gmail"]
+
+    def get(self, path: str, **params):
+        return self.nango.get("/proxy/gmail/v1/users/me" + path, params=params, headers=self.headers)
+
+    def profile(self) -> dict:
+        return self.get("/profile").json()
+
+    def history(self, start: str, **params) -> list[dict]:
+        return gmail_list(self.nango, self.headers, HISTORY, "history", {"startHistoryId": start, **params})
+
+    def change(self, kind: str, count: int = 3) -> list[str]:
+        return apply_changes(self.running.admin, kind, count, self.user)
+
+    def admin_expire(self):
+        return self.running.admin.post(f"/users/{self.user}/gmail/expire-history")
+
+
+def visible(truth: dict) -> list[dict]:
+    """Messages `messages.list` shows by default: not deleted, not in TRASH or SPAM."""
+    return [m for m in truth["messages"] if not m["deleted"] and not HIDDEN & set(m["labelIds"])]
+
+
+def header_names(message: dict) -> list[str]:
+    return [h["name"] for h in message["payload"]["headers"]]
+
+
+def b64url(data: str) -> bytes:
+    assert "+" not in data and "/" not in data, "Gmail bodies are base64url"
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+@pytest.fixture(scope="module")
+def shared(module_sandbox):
+    """A mailbox nobody changes: listing and reading tests."""
+    return Mailbox(module_sandbox(users=1))
+
+
+@pytest.fixture
+def mailbox(make_sandbox):
+    """A mailbox of its own, for tests that apply change batches."""
+    return Mailbox(make_sandbox(users=1))
+
+
+# -- messages.list -------------------------------------------------------------------------------
+
+def test_list_pages_through_exactly_the_visible_messages(shared):
+    pages = list(gmail_pages(shared.nango, shared.headers, MESSAGES, {"maxResults": 37}))
+    assert len(pages) > 2
+    assert all(len(p["messages"]) == 37 for p in pages[:-1])
+    assert "nextPageToken" not in pages[-1] or not pages[-1]["nextPageToken"]
+    listed = [m for p in pages for m in p["messages"]]
+    assert len(listed) == len({m["id"] for m in listed}), "no message twice"
+    expected = visible(shared.truth())
+    assert {m["id"] for m in listed} == {m["id"] for m in expected}
+    threads = {m["id"]: m["threadId"] for m in expected}
+    assert all(m["threadId"] == threads[m["id"]] for m in listed)
+
+
+def test_list_is_newest_first(shared):
+    dates = {m["id"]: int(m["internalDate"]) for m in shared.truth()["messages"]}
+    listed = [dates[m["id"]] for m in gmail_list(shared.nango, shared.headers, MESSAGES, "messages",
+                                                  {"maxResults": 100})]
+    assert listed == sorted(listed, reverse=True)
+
+
+def test_max_results_defaults_to_100_and_is_capped_at_500(make_sandbox):
+    big = Mailbox(make_sandbox(users=1, scale=8))  # scale 1 holds fewer than 100 messages
+    assert len(visible(big.truth())) > 500
+    assert len(big.get("/messages").json()["messages"]) == 100
+    assert len(big.get("/messages", maxResults=1000).json()["messages"]) == 500
+    assert len(big.get("/messages", maxResults=3).json()["messages"]) == 3
+
+
+def test_an_empty_list_has_no_messages_key(shared):
+    newest = max(int(m["internalDate"]) for m in shared.truth()["messages"])
+    page = shared.get("/messages", q=f"after:{newest // 1000 + 86_400}").json()
+    assert "messages" not in page
+    assert not page.get("nextPageToken")
+
+
+def test_label_ids_filter_is_an_and(shared):
+    expected = {m["id"] for m in visible(shared.truth()) if {"INBOX", "UNREAD"} <= set(m["labelIds"])}
+    listed = gmail_list(shared.nango, shared.headers, MESSAGES, "messages",
+                        {"labelIds": ["INBOX", "UNREAD"], "maxResults": 500})
+    assert expected
+    assert {m["id"] for m in listed} == expected
+
+
+def test_q_after_epoch_seconds_keeps_only_later_messages(shared):
+    dates = sorted(int(m["internalDate"]) for m in visible(shared.truth()))
+    cut = dates[len(dates) // 2] // 1000
+    listed = {m["id"] for m in gmail_list(shared.nango, shared.headers, MESSAGES, "messages",
+                                          {"q": f"after:{cut}", "maxResults": 500})}
+    # Whether after: reads internalDate or the Date header is UNVERIFIED: judge with an hour's margin.
+    margin = 3600
+    by_id = {m["id"]: int(m["internalDate"]) // 1000 for m in visible(shared.truth())}
+    assert {i for i, s in by_id.items() if s > cut + margin} <= listed
+    assert not {i for i, s in by_id.items() if s < cut - margin} & listed
+    assert 0 < len(listed) < len(by_id)
+
+
+# -- messages.get --------------------------------------------------------------------------------
+
+def test_metadata_format_returns_only_the_asked_headers(shared):
+    message_id = shared.get("/messages", maxResults=1).json()["messages"][0]["id"]
+    message = shared.get(f"/messages/{message_id}", format="metadata", metadataHeaders=["From", "To", "Subject"]).json()
+    assert message["id"] == message_id
+    assert set(header_names(message)) == {"From", "To", "Subject"}
+    assert "body" not in message["payload"] and "parts" not in message["payload"]
+    assert message["payload"]["mimeType"]
+    assert isinstance(message["sizeEstimate"], int)
+    assert message["internalDate"].isdigit() and message["historyId"].isdigit()
+
+
+def test_metadata_without_a_filter_returns_every_header(shared):
+    message_id = shared.get("/messages", maxResults=1).json()["messages"][0]["id"]
+    names = header_names(shared.get(f"/messages/{message_id}", format="metadata").json())
+    assert {"From", "To", "Subject", "Date"} <= set(names)
+
+
+def test_minimal_format_has_no_payload(shared):
+    message_id = shared.get("/messages", maxResults=1).json()["messages"][0]["id"]
+    message = shared.get(f"/messages/{message_id}", format="minimal").json()
+    assert message["id"] == message_id
+    assert "payload" not in message
+    assert isinstance(message["labelIds"], list)
+
+
+def test_full_format_has_a_base64url_body_tree(shared):
+    message_id = shared.get("/messages", maxResults=1).json()["messages"][0]["id"]
+    message = shared.get(f"/messages/{message_id}", format="full").json()
+    payload = message["payload"]
+    assert {"partId", "mimeType", "filename", "headers", "body"} <= set(payload)
+    parts = payload.get("parts") or [payload]
+    texts = [b64url(p["body"]["data"]) for p in parts if p["body"].get("data")]
+    assert texts and all(len(t) == p["body"]["size"] for t, p in zip(texts, [p for p in parts if p["body"].get("data")]))
+    assert shared.get(f"/messages/{message_id}").json() == message  # full is the default
+
+
+def test_raw_format_is_the_base64url_rfc2822_message(shared):
+    message_id = shared.get("/messages", maxResults=1).json()["messages"][0]["id"]
+    message = shared.get(f"/messages/{message_id}", format="raw").json()
+    assert "payload" not in message
+    assert b"Subject:" in b64url(message["raw"])
+
+
+def test_get_of_an_unknown_id_is_googles_404(shared):
+    response = shared.get("/messages/0123456789abcdef")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == 404 and error["status"] == "NOT_FOUND"
+    assert error["errors"][0]["reason"] == "notFound"
+
+
+def test_profile_matches_the_mailbox(shared):
+    truth, profile = shared.truth(), shared.profile()
+    assert profile["emailAddress"] == truth["email"]
+    assert profile["historyId"] == truth["historyId"]
+    assert isinstance(profile["messagesTotal"], int) and isinstance(profile["threadsTotal"], int)
+
+
+def test_labels_list_holds_the_system_labels(shared):
+    labels = {label["id"]: label for label in shared.get("/labels").json()["labels"]}
+    assert {"INBOX", "SENT", "TRASH", "SPAM", "UNREAD"} <= set(labels)
+    assert labels["INBOX"]["type"] == "system"
+
+
+# -- history.list --------------------------------------------------------------------------------
+
+def test_history_reports_added_messages(mailbox):
+    start = mailbox.profile()["historyId"]
+    added = mailbox.change("gmail.client_reply")
+    assert added
+    records = mailbox.history(start)
+    ids = [int(r["id"]) for r in records]
+    assert ids == sorted(ids) and ids[0] > int(start)
+    assert set(added) <= {a["message"]["id"] for r in records for a in r.get("messagesAdded", [])}
+    listed = {m["id"] for m in mailbox.get("/messages", maxResults=10).json()["messages"]}
+    assert set(added) <= listed, "a new reply is the newest mail"
+
+
+def test_history_ends_at_the_profiles_history_id(mailbox):
+    start = mailbox.profile()["historyId"]
+    mailbox.change("gmail.client_reply")
+    last = mailbox.get("/history", startHistoryId=start).json()
+    assert last["historyId"] == mailbox.profile()["historyId"] == mailbox.truth()["historyId"]
+    assert int(last["historyId"]) > int(start)
+
+
+@pytest.mark.parametrize(("kind", "typed_list", "label"), [
+    ("gmail.mark_read", "labelsRemoved", "UNREAD"),
+    ("gmail.archive", "labelsRemoved", "INBOX"),
+    ("gmail.trash", "labelsAdded", "TRASH"),
+])
+def test_history_reports_label_changes(mailbox, kind, typed_list, label):
+    start = mailbox.profile()["historyId"]
+    changed = mailbox.change(kind)
+    assert changed
+    records = mailbox.history(start)
+    touched = {entry["message"]["id"] for r in records for entry in r.get(typed_list, []) if label in entry["labelIds"]}
+    assert set(changed) <= touched
+
+
+def test_trashed_messages_leave_the_default_list(mailbox):
+    trashed = mailbox.change("gmail.trash")
+    default = {m["id"] for m in gmail_list(mailbox.nango, mailbox.headers, MESSAGES, "messages", {"maxResults": 500})}
+    everything = {m["id"] for m in gmail_list(mailbox.nango, mailbox.headers, MESSAGES, "messages",
+                                              {"maxResults": 500, "includeSpamTrash": "true"})}
+    assert trashed and not set(trashed) & default
+    assert set(trashed) <= everything
+
+
+def test_history_reports_deleted_messages_and_get_is_404(mailbox):
+    start = mailbox.profile()["historyId"]
+    deleted = mailbox.change("gmail.delete")
+    assert deleted
+    records = mailbox.history(start)
+    assert set(deleted) <= {d["message"]["id"] for r in records for d in r.get("messagesDeleted", [])}
+    for message_id in deleted:
+        response = mailbox.get(f"/messages/{message_id}", format="metadata")
+        assert response.status_code == 404
+        assert response.json()["error"]["errors"][0]["reason"] == "notFound"
+    listed = {m["id"] for m in gmail_list(mailbox.nango, mailbox.headers, MESSAGES, "messages",
+                                          {"maxResults": 500, "includeSpamTrash": "true"})}
+    assert not set(deleted) & listed
+
+
+def test_history_pages_with_the_same_start(mailbox):
+    start = mailbox.profile()["historyId"]
+    mailbox.change("gmail.client_reply", count=6)
+    whole = mailbox.history(start)
+    paged = mailbox.history(start, maxResults=2)
+    assert len(whole) > 2
+    assert paged == whole
+
+
+def test_history_types_filter(mailbox):
+    start = mailbox.profile()["historyId"]
+    mailbox.change("gmail.mark_read")
+    mailbox.change("gmail.client_reply")
+    records = mailbox.history(start, historyTypes="messageAdded")
+    assert records and all(r.get("messagesAdded") for r in records)
+    assert not any(r.get("labelsRemoved") for r in records)
+
+
+@pytest.mark.parametrize("ahead", [0, 5])
+def test_history_from_the_current_id_or_later_has_only_history_id(shared, ahead):
+    current = shared.profile()["historyId"]
+    response = shared.get("/history", startHistoryId=str(int(current) + ahead))
+    assert response.status_code == 200
+    assert response.json() == {"historyId": current}
+
+
+def test_expired_history_is_googles_404_and_a_fresh_start_works(mailbox):
+    start = mailbox.profile()["historyId"]
+    mailbox.change("gmail.client_reply")
+    assert mailbox.admin_expire().status_code == 200
+    response = mailbox.get("/history", startHistoryId=start)
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == 404 and error["status"] == "NOT_FOUND"
+    assert error["errors"][0]["reason"] == "notFound"
+    fresh = mailbox.profile()["historyId"]
+    assert mailbox.get("/history", startHistoryId=fresh).status_code == 200
