@@ -395,3 +395,23 @@ def test_rate_limit_headers_count_down_when_the_limit_is_on(make_sandbox):
         reset = int(response.headers["X-RateLimit-Reset"])
         assert time.time() - 1 <= reset <= time.time() + 61  # unix seconds, within the 60 s window
     assert remaining == [9, 8, 7]
+
+
+# -- broken credentials (nango.md §3, §4, §10.4) --------------------------------------------------
+
+def test_broken_connection_fails_get_and_proxy_and_is_flagged_in_the_list(running):
+    user = running.user_ids()[0]
+    connection_id = running.connection(user, "google-mail")
+    assert running.admin.post(f"/connections/{connection_id}/break").status_code == 200
+    response = running.nango.get(f"/connections/{connection_id}", params={"provider_config_key": "google-mail"})
+    assert response.status_code in (400, 424)
+    error = response.json()["error"]
+    assert error["code"] == "invalid_credentials"
+    assert error["payload"]["connection"]["connection_id"] == connection_id
+    assert "credentials" not in error["payload"]["connection"]
+    proxied = running.nango.get(GMAIL_PROFILE, headers=proxy_headers(connection_id, "google-mail"))
+    assert proxied.status_code in (400, 424)
+    assert error_code(proxied) in ("server_error", "connection_refresh_backoff")
+    listed = running.nango.get("/connections", params={"connectionId": connection_id}).json()["connections"][0]
+    assert [e["type"] for e in listed["errors"]] == ["auth"]
+    assert listed["errors"][0]["log_id"]
