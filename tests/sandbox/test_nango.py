@@ -104,6 +104,9 @@ def test_every_session_gets_a_fresh_token(shared):
     {"tags": {"end_user_email": "not-an-email"}},               # end_user_email must be an email
     {"tags": {"end_user_id": ""}},                              # tag values are 1-255 chars
     {"end_user": {"email": "a@b.example"}},                     # end_user.id is required
+    {"tags": {f"k{i}": "v" for i in range(11)}},                # at most 10 tags
+    {"tags": {"k" * 65: "v"}},                                  # tag keys are at most 64 chars
+    {"tags": {"end_user_id": "x" * 256}},                       # tag values are at most 255 chars
 ])
 def test_bad_session_bodies_are_400_invalid_body(shared, body):
     response = new_session(shared.nango, body)
@@ -115,6 +118,21 @@ def test_session_query_string_must_be_empty(shared):
     response = shared.nango.post("/connect/sessions", params={"x": "1"}, json={"tags": {"end_user_id": "u"}})
     assert response.status_code == 400
     assert error_code(response) == "invalid_query_params"
+
+
+def test_connect_link_opens_the_connect_page(shared):
+    link = new_session(shared.nango, {"tags": {"end_user_id": "u_page"}}).json()["data"]["connect_link"]
+    page = httpx.get(link, timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+
+
+def test_session_endpoints_take_the_session_token_as_bearer(shared):
+    token = new_session(shared.nango, {"tags": {"end_user_id": "u_own"}}).json()["data"]["token"]
+    with httpx.Client(base_url=shared.url, headers={"Authorization": f"Bearer {token}"}) as browser:
+        assert browser.get("/connect/session").status_code == 200
+        assert browser.delete("/connect/session").status_code == 204
+    assert complete(shared.nango, token, "asana").status_code != 200, "a deleted session cannot be completed"
 
 
 def test_empty_tags_are_enough(shared):
@@ -204,6 +222,19 @@ def test_list_filters_by_end_user_tag(shared):
     assert {c["connection_id"] for c in listed} == {shared.connection(user, i) for i in ("asana", "google-mail", "xero")}
 
 
+def test_list_filters_by_integration_ids(shared):
+    listed = shared.nango.get("/connections", params={"integrationId": "asana,xero"}).json()["connections"]
+    assert sorted(c["provider_config_key"] for c in listed) == ["asana", "asana", "xero", "xero"]
+
+
+def test_singular_connection_routes_are_aliases(shared):
+    assert shared.nango.get("/connection").json() == shared.nango.get("/connections").json()
+    connection_id = shared.connection(shared.user_ids()[0], "asana")
+    params = {"provider_config_key": "asana"}
+    assert (shared.nango.get(f"/connection/{connection_id}", params=params).json()["connection_id"]
+            == connection_id)
+
+
 def test_list_filters_by_connection_id(shared):
     user = shared.user_ids()[0]
     connection_id = shared.connection(user, "xero")
@@ -238,6 +269,18 @@ def test_get_connection_is_full_with_offset_timestamps(shared):
     assert credentials["type"] == "OAUTH2"
     assert credentials["access_token"]
     assert credentials["raw"]["access_token"] == credentials["access_token"]
+
+
+def test_refresh_token_only_when_asked_and_booleans_are_strings(shared):
+    connection_id = shared.connection(shared.user_ids()[0], "xero")
+    url = f"/connections/{connection_id}"
+    plain = shared.nango.get(url, params={"provider_config_key": "xero"}).json()["credentials"]
+    asked = shared.nango.get(url, params={"provider_config_key": "xero", "refresh_token": "true"}).json()["credentials"]
+    assert "refresh_token" not in plain
+    assert asked["refresh_token"]
+    bad = shared.nango.get(url, params={"provider_config_key": "xero", "force_refresh": "yes"})
+    assert bad.status_code == 400
+    assert error_code(bad) == "invalid_query_params"
 
 
 def test_get_connection_requires_provider_config_key(shared):
@@ -302,10 +345,17 @@ def test_proxy_without_a_required_header_is_400_invalid_headers(shared, drop):
     assert response.json()["error"]["errors"]
 
 
-def test_proxy_decompress_accepts_only_true_or_false(shared):
+@pytest.mark.parametrize(("name", "good", "bad"), [
+    ("Decompress", "false", "yes"),
+    ("Retries", "2", "two"),
+    ("Retry-On", "403,409", "403;409"),
+    ("Connection-Id", None, "x" * 256),
+])
+def test_proxy_control_headers_are_validated(shared, name, good, bad):
     headers = proxy_headers(shared.connection(shared.user_ids()[0], "google-mail"), "google-mail")
-    assert shared.nango.get(GMAIL_PROFILE, headers={**headers, "Decompress": "false"}).status_code == 200
-    response = shared.nango.get(GMAIL_PROFILE, headers={**headers, "Decompress": "yes"})
+    if good is not None:
+        assert shared.nango.get(GMAIL_PROFILE, headers={**headers, name: good}).status_code == 200
+    response = shared.nango.get(GMAIL_PROFILE, headers={**headers, name: bad})
     assert response.status_code == 400
     assert error_code(response) == "invalid_headers"
 
@@ -352,6 +402,8 @@ def test_proxy_passes_provider_errors_through(shared):
     assert asana.json()["errors"][0]["message"]
     xero = shared.nango.get("/proxy/api.xro/2.0/Invoices", headers=proxy_headers(shared.connection(user, "xero"), "xero"))
     assert xero.status_code == 403
+    for response in (gmail, asana, xero):  # hop-by-hop framing is not passed through (nango.md §10.6)
+        assert not ("transfer-encoding" in response.headers and "content-length" in response.headers)
     assert {"Title", "Status", "Detail"} <= set(xero.json())
     assert xero.json()["Status"] == 403
 
