@@ -99,6 +99,7 @@ def test_paging_tasks_with_opaque_offsets_is_complete(shared):
         assert isinstance(offset, str) and not offset.isdigit()
         assert offset in page["next_page"]["path"] and offset in page["next_page"]["uri"]
         assert page["next_page"]["uri"].startswith("https://app.asana.com/api/1.0/")
+    assert pages[-1]["next_page"] is None
     listed = [t["gid"] for p in pages for t in p["data"]]
     assert len(listed) == len(set(listed))
     assert set(listed) == {t["gid"] for t in live_tasks(truth, project)}
@@ -115,6 +116,26 @@ def test_projects_of_the_workspace_page_completely(shared):
     listed = shared.list(f"/workspaces/{truth['workspace']['gid']}/projects", archived="false", limit=2)
     assert {p["gid"] for p in listed} == {p["gid"] for p in live_projects(truth) if not p["archived"]}
     assert all(set(p) == {"gid", "resource_type", "name"} and p["resource_type"] == "project" for p in listed)
+
+
+def test_projects_by_workspace_param_match_the_workspace_route(shared):
+    gid = shared.truth()["workspace"]["gid"]
+    assert shared.list("/projects", workspace=gid) == shared.list(f"/workspaces/{gid}/projects")
+
+
+def test_project_tasks_route_lists_the_same_tasks(shared):
+    project = biggest_project(shared.truth())
+    assert shared.list(f"/projects/{project}/tasks", limit=7) == shared.list("/tasks", project=project)
+
+
+def test_sections_of_a_project(shared):
+    truth = shared.truth()
+    project = biggest_project(truth)
+    sections = shared.list(f"/projects/{project}/sections", limit=2)
+    assert all(s["resource_type"] == "section" and s["gid"].isdigit() and s["name"] for s in sections)
+    used = {m["section"]["gid"] for t in live_tasks(truth, project) for m in t["memberships"]
+            if m["project"]["gid"] == project and m.get("section")}
+    assert used and used <= {s["gid"] for s in sections}
 
 
 # -- records (§2.1, §2.4) -------------------------------------------------------------------------
@@ -136,6 +157,7 @@ def test_opt_fields_project_dotted_paths(shared):
     for task in listed:
         expected = by_gid[task["gid"]]
         assert "notes" not in task and "permalink_url" not in task, "only what was asked for, plus gid"
+        assert task["resource_type"] == "task"
         for field in ("name", "completed", "due_on", "modified_at", "created_at"):
             assert task[field] == expected[field], field
         assert ISO_MS_Z.match(task["modified_at"]) and ISO_MS_Z.match(task["created_at"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -74,6 +75,7 @@ def test_list_pages_through_exactly_the_visible_messages(shared):
     assert len(pages) > 2
     assert all(len(p["messages"]) == 37 for p in pages[:-1])
     assert "nextPageToken" not in pages[-1] or not pages[-1]["nextPageToken"]
+    assert all(isinstance(p["resultSizeEstimate"], int) for p in pages)
     listed = [m for p in pages for m in p["messages"]]
     assert len(listed) == len({m["id"] for m in listed}), "no message twice"
     expected = visible(shared.truth())
@@ -125,6 +127,41 @@ def test_q_after_epoch_seconds_keeps_only_later_messages(shared):
     assert 0 < len(listed) < len(by_id)
 
 
+def test_q_before_epoch_seconds_keeps_only_earlier_messages(shared):
+    by_id = {m["id"]: int(m["internalDate"]) // 1000 for m in visible(shared.truth())}
+    cut = sorted(by_id.values())[len(by_id) // 2]
+    listed = {m["id"] for m in gmail_list(shared.nango, shared.headers, MESSAGES, "messages",
+                                          {"q": f"before:{cut}", "maxResults": 500})}
+    margin = 3600  # as for after:, which date before: reads is UNVERIFIED
+    assert {i for i, s in by_id.items() if s < cut - margin} <= listed
+    assert not {i for i, s in by_id.items() if s > cut + margin} & listed
+
+
+def test_ids_are_16_hex_and_a_threads_first_message_names_it(shared):
+    messages = [m for m in shared.truth()["messages"] if not m["deleted"]]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", m["id"]) for m in messages)
+    first: dict[str, dict] = {}
+    for message in sorted(messages, key=lambda m: int(m["internalDate"])):
+        first.setdefault(message["threadId"], message)
+    assert all(m["id"] == thread for thread, m in first.items())
+
+
+def test_threads_list_pages_through_every_thread_with_visible_mail(shared):
+    threads = gmail_list(shared.nango, shared.headers, "/gmail/v1/users/me/threads", "threads", {"maxResults": 9})
+    assert len(threads) == len({t["id"] for t in threads})
+    assert {t["id"] for t in threads} == {m["threadId"] for m in visible(shared.truth())}
+    assert all(t["historyId"].isdigit() and isinstance(t["snippet"], str) for t in threads)
+
+
+def test_threads_get_holds_the_threads_messages(shared):
+    truth = visible(shared.truth())
+    thread = max({m["threadId"] for m in truth}, key=lambda t: sum(m["threadId"] == t for m in truth))
+    body = shared.get(f"/threads/{thread}", format="metadata", metadataHeaders="Subject").json()
+    assert body["id"] == thread
+    assert {m["id"] for m in body["messages"]} >= {m["id"] for m in truth if m["threadId"] == thread}
+    assert all(header_names(m) == ["Subject"] for m in body["messages"])
+
+
 # -- messages.get --------------------------------------------------------------------------------
 
 def test_metadata_format_returns_only_the_asked_headers(shared):
@@ -174,6 +211,7 @@ def test_get_of_an_unknown_id_is_googles_404(shared):
     response = shared.get("/messages/0123456789abcdef")
     assert response.status_code == 404
     error = response.json()["error"]
+    assert error["message"] == "Requested entity was not found."
     assert error["code"] == 404 and error["status"] == "NOT_FOUND"
     assert error["errors"][0]["reason"] == "notFound"
 
@@ -203,6 +241,16 @@ def test_history_reports_added_messages(mailbox):
     assert set(added) <= {a["message"]["id"] for r in records for a in r.get("messagesAdded", [])}
     listed = {m["id"] for m in mailbox.get("/messages", maxResults=10).json()["messages"]}
     assert set(added) <= listed, "a new reply is the newest mail"
+
+
+def test_a_messages_history_id_is_the_last_record_that_touched_it(mailbox):
+    start = mailbox.profile()["historyId"]
+    read = mailbox.change("gmail.mark_read", count=1)
+    assert read
+    records = mailbox.history(start)
+    touching = [int(r["id"]) for r in records if read[0] in {m["id"] for m in r["messages"]}]
+    assert touching
+    assert mailbox.get(f"/messages/{read[0]}", format="minimal").json()["historyId"] == str(max(touching))
 
 
 def test_history_ends_at_the_profiles_history_id(mailbox):
@@ -288,3 +336,9 @@ def test_expired_history_is_googles_404_and_a_fresh_start_works(mailbox):
     assert error["errors"][0]["reason"] == "notFound"
     fresh = mailbox.profile()["historyId"]
     assert mailbox.get("/history", startHistoryId=fresh).status_code == 200
+
+
+def test_a_start_older_than_any_history_is_404(shared):
+    response = shared.get("/history", startHistoryId="1")
+    assert response.status_code == 404
+    assert response.json()["error"]["errors"][0]["reason"] == "notFound"

@@ -85,7 +85,7 @@ def test_connect_session_is_created_wrapped_in_data(shared):
     assert SESSION_TOKEN.match(data["token"])
     assert data["connect_link"].endswith(f"/?session_token={data['token']}")
     expires = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00"))
-    assert data["expires_at"].endswith("Z")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["expires_at"])
     assert before + timedelta(minutes=29) <= expires <= datetime.now(timezone.utc) + timedelta(minutes=31)
 
 

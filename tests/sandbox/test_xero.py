@@ -54,6 +54,7 @@ def assert_problem(response, status: int) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["Title"] == "Forbidden" and body["Status"] == status and body["Detail"]
+    assert {"Type", "Instance", "Extensions"} <= set(body)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +112,7 @@ def test_pagination_block_counts_every_invoice(shared):
         assert ENVELOPE_DATE.match(page["DateTimeUTC"]) and page["Status"] == "OK"
     assert all(len(p["Invoices"]) == 10 for p in pages[:-1]) and len(pages[-1]["Invoices"]) < 10
     assert len(listed) == len({i["InvoiceID"] for i in listed})
+    assert all(isinstance(i["LineItems"], list) for i in listed) and any(i["LineItems"] for i in listed)
     assert {i["InvoiceID"] for i in listed} == {i["InvoiceID"] for i in truth["invoices"]}
 
 
@@ -125,6 +127,9 @@ def test_other_lists_page_completely(shared, resource, key):
     truth = shared.truth()[resource.lower()]
     expected = {r[key] for r in truth if r.get("ContactStatus") != "ARCHIVED"}
     listed = shared.list(resource, page_size=5)
+    first = shared.get(f"/{resource}", page=1, pageSize=5).json()
+    assert first["pagination"] == {"page": 1, "pageSize": 5, "pageCount": math.ceil(len(expected) / 5),
+                                   "itemCount": len(expected)}
     assert {r[key] for r in listed} == expected
     assert len(listed) == len(expected)
 
@@ -160,6 +165,28 @@ def test_statuses_filter(shared):
                                                 if i["Status"] in ("AUTHORISED", "PAID")}
 
 
+def test_ids_and_contact_ids_filters(shared):
+    truth = shared.truth()["invoices"]
+    wanted = [truth[0]["InvoiceID"], truth[-1]["InvoiceID"]]
+    assert {i["InvoiceID"] for i in shared.list("Invoices", IDs=",".join(wanted))} == set(wanted)
+    contact = truth[0]["Contact"]["ContactID"]
+    listed = shared.list("Invoices", ContactIDs=contact)
+    assert {i["InvoiceID"] for i in listed} == {i["InvoiceID"] for i in truth if i["Contact"]["ContactID"] == contact}
+
+
+@pytest.mark.parametrize(("where", "keep"), [
+    ('Type=="ACCREC"', lambda i: i["Type"] == "ACCREC"),
+    ('Status=="PAID"', lambda i: i["Status"] == "PAID"),
+    ("Date>=DateTime(2026,10,01)", lambda i: ms_date(i["Date"]) >= 1790812800000),
+    ('Type=="ACCPAY" AND Status=="AUTHORISED"', lambda i: i["Type"] == "ACCPAY" and i["Status"] == "AUTHORISED"),
+])
+def test_where_filter_subset(shared, where, keep):
+    truth = shared.truth()["invoices"]
+    expected = {i["InvoiceID"] for i in truth if keep(i)}
+    assert 0 < len(expected) < len(truth), "a filter that keeps some and drops some"
+    assert {i["InvoiceID"] for i in shared.list("Invoices", where=where)} == expected
+
+
 # -- incremental sync (§3.4) ---------------------------------------------------------------------
 
 def since_formats(cut_ms: int) -> list[str]:
@@ -192,6 +219,17 @@ def test_soft_deletes_surface_through_if_modified_since(org, kind, status):
     for invoice_id in changed:
         assert listed[invoice_id]["Status"] == status
         assert utc(updated(listed[invoice_id])).strftime("%Y-%m-%dT%H:%M:%S") >= since
+
+
+def test_a_silent_due_date_edit_does_not_surface(org):
+    since = org.clock_iso()
+    before = {i["InvoiceID"]: i for i in org.truth()["invoices"]}
+    edited = org.change("xero.silent_due_date", count=1)
+    assert edited
+    assert not set(edited) & {i["InvoiceID"] for i in org.list("Invoices", since=since)}
+    now = {i["InvoiceID"]: i for i in org.list("Invoices")}
+    assert now[edited[0]]["DueDate"] != before[edited[0]]["DueDate"], "a full refresh sees the edit"
+    assert now[edited[0]]["UpdatedDateUTC"] == before[edited[0]]["UpdatedDateUTC"]
 
 
 def test_archived_contacts_are_hidden_unless_asked_for(org):
