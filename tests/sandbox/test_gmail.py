@@ -317,6 +317,21 @@ def test_history_types_filter(mailbox):
     assert not any(r.get("labelsRemoved") for r in records)
 
 
+def test_quota_is_counted_in_units_per_method(make_sandbox):
+    limited = Mailbox(make_sandbox(users=1, limits={"gmail_units_per_minute": 13}))
+    start = limited.profile()["historyId"]  # 1 unit
+    # messages.list costs 5 units and history.list 2 (providers.md §1.5, same in the 2026 model)
+    assert [limited.get("/messages").status_code for _ in range(2)] == [200, 200]
+    assert limited.get("/history", startHistoryId=start).status_code == 200
+    response = limited.get("/history", startHistoryId=start)
+    assert response.status_code in (429, 403)
+    error = response.json()["error"]
+    assert error["code"] == response.status_code
+    assert error["errors"][0]["reason"] in ("rateLimitExceeded", "userRateLimitExceeded")
+    if response.status_code == 403:
+        assert error["errors"][0]["domain"] == "usageLimits"
+
+
 @pytest.mark.parametrize("ahead", [0, 5])
 def test_history_from_the_current_id_or_later_has_only_history_id(shared, ahead):
     current = shared.profile()["historyId"]

@@ -232,9 +232,21 @@ def test_a_silent_due_date_edit_does_not_surface(org):
     assert now[edited[0]]["UpdatedDateUTC"] == before[edited[0]]["UpdatedDateUTC"]
 
 
+def test_payments_surface_through_if_modified_since(org):
+    since = org.clock_iso()
+    org.change("xero.payment", count=3)
+    fresh = {p["PaymentID"] for p in org.truth()["payments"]
+             if utc(updated(p)).strftime("%Y-%m-%dT%H:%M:%S") > since}
+    assert fresh
+    assert fresh <= {p["PaymentID"] for p in org.list("Payments", since=since)}
+
+
 def test_archived_contacts_are_hidden_unless_asked_for(org):
+    since = org.clock_iso()
     archived = org.change("xero.archive_contact", count=1)
     assert archived
+    assert not set(archived) & {c["ContactID"] for c in org.list("Contacts", since=since)}
+    assert set(archived) <= {c["ContactID"] for c in org.list("Contacts", since=since, includeArchived="true")}
     default = {c["ContactID"] for c in org.list("Contacts")}
     everything = {c["ContactID"]: c for c in org.list("Contacts", includeArchived="true")}
     assert not set(archived) & default
