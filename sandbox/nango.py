@@ -26,6 +26,13 @@ LIST_PARAMS = {"connectionId", "integrationId", "search", "endUserId", "endUserO
 LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT = 2_000, 10_000
 
 
+def _search_matches(connection: Connection, search: str) -> bool:
+    """Nango's `search` is ILIKE on the connection id and the end user's name and email only (nango.md §3)."""
+    fields = [connection.connection_id, connection.tags.get("end_user_display_name", ""),
+              connection.tags.get("end_user_email", "")]
+    return any(search in field.lower() for field in fields)
+
+
 def check_key(request: Request, secret_key: str) -> Response | None:
     """Return Nango's 401 for a missing, malformed or unknown secret key, else None."""
     header = request.headers.get("Authorization")
@@ -199,7 +206,7 @@ class NangoControl:
                    if all(c.tags.get(k) == v for k, v in tags.items())
                    and (integrations is None or c.integration in integrations)
                    and (not args.get("connectionId") or c.connection_id == args["connectionId"])
-                   and (not search or search in c.connection_id.lower() or any(search in v.lower() for v in c.tags.values()))]
+                   and (not search or _search_matches(c, search))]
         page_items = matches[page * limit:(page + 1) * limit]
         return json_response({"connections": [c.summary_json() for c in page_items]})
 

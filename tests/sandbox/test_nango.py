@@ -210,6 +210,20 @@ def test_list_is_newest_first_and_pages_by_limit_and_page(shared):
     assert pages[0] + pages[1] == everything
 
 
+def test_search_matches_connection_id_end_user_name_or_email_only(running):
+    tags = {"end_user_id": "u_searchable", "end_user_email": "Ana@Harbour.example",
+            "end_user_display_name": "Ana Kowalczyk", "organization_id": "org_zebracorn"}
+    connection = connect(running.nango, "asana", tags)
+
+    def found(text: str) -> bool:
+        listed = running.nango.get("/connections", params={"search": text}).json()["connections"]
+        return connection["connection_id"] in [c["connection_id"] for c in listed]
+
+    assert found(connection["connection_id"][4:16])
+    assert found("harbour.EXAMPLE") and found("kowalc")  # ILIKE: substring, any case
+    assert not found("zebracorn"), "other tags are not searched (nango.md §3)"
+
+
 def test_newly_created_connection_is_listed_first(running):
     connection = connect(running.nango, "asana", {"end_user_id": "u_latest"})
     assert running.nango.get("/connections", params={"limit": 1}).json()["connections"][0] == connection
