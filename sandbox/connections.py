@@ -45,6 +45,7 @@ class Connection:
     from_session: bool = False
     updated_ms: int = 0
     refreshes: int = 0
+    webhook_url_override: str | None = None  # this connection's webhooks go only there (nango.md §2)
 
     @property
     def provider(self) -> str:
@@ -82,7 +83,7 @@ class Connection:
         return {"id": self.id, "connection_id": self.connection_id, "provider_config_key": self.integration,
                 "provider": self.provider, "errors": list(self.errors), "end_user": self.end_user(),
                 "tags": dict(self.tags), "metadata": self.metadata, "connection_config": dict(self.connection_config),
-                "webhook_url_override": None, "created_at": iso_offset(self.created_ms),
+                "webhook_url_override": self.webhook_url_override, "created_at": iso_offset(self.created_ms),
                 "updated_at": iso_offset(self.updated_ms or self.created_ms),
                 "last_fetched_at": iso_offset(now_ms), "credentials": credentials}
 
@@ -94,6 +95,7 @@ class ConnectSession:
     allowed_integrations: list[str] | None
     expires_at: float  # wall-clock seconds
     reconnect: tuple[str, str] | None = None  # (connection_id, integration)
+    webhook_url_override: str | None = None  # None: not given; "": back to the environment's URL
 
     @property
     def expired(self) -> bool:
@@ -142,9 +144,9 @@ class Registry:
             return sorted(self.connections, key=lambda c: (c.created_ms, c.id), reverse=True)
 
     def new_session(self, tags: dict[str, str], allowed: list[str] | None,
-                    reconnect: tuple[str, str] | None = None) -> ConnectSession:
+                    reconnect: tuple[str, str] | None = None, webhook_url_override: str | None = None) -> ConnectSession:
         session = ConnectSession("nango_connect_session_" + secrets.token_hex(32), tags, allowed,
-                                 time.time() + SESSION_TTL_S, reconnect)
+                                 time.time() + SESSION_TTL_S, reconnect, webhook_url_override)
         with self.lock:
             self.sessions[session.token] = session
         return session

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.wrappers import Request, Response
@@ -118,6 +119,19 @@ def merge_tags(body: SessionBody) -> tuple[dict[str, str], list[dict]]:
     return tags, errors
 
 
+def webhook_override_errors(url: str | None) -> list[dict]:
+    """`webhook_url_override` is an http(s) URL or "", and may not point back at Nango (nango.md §2)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        return [{"code": "invalid_string", "message": "Invalid url", "path": ["webhook_url_override"]}]
+    if host == "nango.dev" or host.endswith(".nango.dev"):
+        return [{"code": "custom", "message": "Webhook URL cannot point to Nango", "path": ["webhook_url_override"]}]
+    return []
+
+
 class NangoControl:
     """Handlers for Nango's non-proxy routes."""
 
@@ -139,22 +153,27 @@ class NangoControl:
         unknown = [i for i in parsed.allowed_integrations or [] if i not in INTEGRATIONS]
         errors += [{"code": "custom", "message": f"Integration {i!r} does not exist", "path": ["allowed_integrations"]}
                    for i in unknown]
+        errors += webhook_override_errors(parsed.webhook_url_override)
         if errors:
             return _invalid("invalid_body", errors)
-        return self._session_created(request, self.registry.new_session(tags, parsed.allowed_integrations))
+        session = self.registry.new_session(tags, parsed.allowed_integrations,
+                                            webhook_url_override=parsed.webhook_url_override)
+        return self._session_created(request, session)
 
     def post_reconnect(self, request: Request) -> Response:
         parsed = self._body(request, ReconnectBody)
         if isinstance(parsed, Response):
             return parsed
         tags, errors = merge_tags(parsed)
+        errors += webhook_override_errors(parsed.webhook_url_override)
         if errors:
             return _invalid("invalid_body", errors)
         connection = self.registry.find(parsed.connection_id, parsed.integration_id)
         if connection is None:
             return nango_error(400, "invalid_body", f"Connection {parsed.connection_id} not found",
                                errors=[{"code": "custom", "message": "Unknown connection", "path": ["connection_id"]}])
-        session = self.registry.new_session(tags or connection.tags, None, (connection.connection_id, connection.integration))
+        session = self.registry.new_session(tags or connection.tags, None, (connection.connection_id, connection.integration),
+                                            parsed.webhook_url_override)
         return self._session_created(request, session)
 
     def _session_created(self, request: Request, session: ConnectSession) -> Response:
@@ -280,12 +299,15 @@ class NangoControl:
         if session.reconnect:
             connection = self.registry.find(*session.reconnect)
             if connection is not None:
+                if session.webhook_url_override is not None:
+                    connection.webhook_url_override = session.webhook_url_override or None
                 connection.errors.clear()
                 connection.refreshes += 1
                 connection.updated_ms = self.sandbox.world.clock_ms
                 self.sandbox.webhooks.auth_event(connection, "override", success=True)
                 return connection
         connection = self.sandbox.connect(integration, session.tags, from_session=True)
+        connection.webhook_url_override = session.webhook_url_override or None
         self.sandbox.webhooks.auth_event(connection, "creation", success=True)
         return connection
 

@@ -46,7 +46,7 @@ class WebhookSender:
         self.backoff_scale = backoff_scale
         self.deliveries: list[dict] = []
         self._lock = threading.Lock()
-        self._queue: queue.Queue[dict | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict, str] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
         self._thread.start()
 
@@ -61,13 +61,15 @@ class WebhookSender:
                                   "organizationId": connection.tags.get("organization_id"), "tags": {}}
         if error:
             payload["error"] = error
-        self.send(payload)
+        self.send(payload, connection.webhook_url_override)
 
-    def send(self, payload: dict) -> None:
-        if not self.url:
+    def send(self, payload: dict, url: str | None = None) -> None:
+        """Queue a webhook for `url` (a connection's override) or else the environment's URL."""
+        url = url or self.url
+        if not url:
             log.debug("no webhook URL configured; dropping %s/%s", payload.get("type"), payload.get("operation"))
             return
-        self._queue.put(payload)
+        self._queue.put((payload, url))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued webhook has been delivered or given up on."""
@@ -83,22 +85,22 @@ class WebhookSender:
 
     def _run(self) -> None:
         with httpx.Client(timeout=TIMEOUT_S) as client:
-            while (payload := self._queue.get()) is not None:
+            while (item := self._queue.get()) is not None:
                 try:
-                    self._deliver(client, payload)
+                    self._deliver(client, *item)
                 except Exception:  # a sender bug must not kill the worker
                     log.exception("webhook delivery crashed")
                 finally:
                     self._queue.task_done()
             self._queue.task_done()
 
-    def _deliver(self, client: httpx.Client, payload: dict) -> None:
+    def _deliver(self, client: httpx.Client, payload: dict, url: str) -> None:
         body = encode(payload)
         headers = {"Content-Type": "application/json", "User-Agent": "nango/0.69.0 (sandbox)", **sign(body, self.key)}
-        record = {"payload": payload, "url": self.url, "attempts": [], "delivered": False}
+        record = {"payload": payload, "url": url, "attempts": [], "delivered": False}
         for attempt in range(1 + len(BACKOFF_S)):
             try:
-                response = client.post(self.url, content=body, headers=headers)
+                response = client.post(url, content=body, headers=headers)
                 record["attempts"].append({"status": response.status_code})
                 if response.status_code < 500:
                     record["delivered"] = response.status_code < 300

@@ -111,6 +111,26 @@ def test_creation_webhook_is_signed_stable_json(hooked, receiver):
     assert request["headers"].get("User-Agent", "").startswith("nango/")
 
 
+def test_webhook_url_override_receives_that_connections_webhooks_only(hooked, receiver):
+    own = Receiver()
+    own.thread.start()
+    try:
+        token = hooked.nango.post("/connect/sessions", json={"tags": {"end_user_id": "u_own_hook"},
+                                                             "webhook_url_override": own.url}).json()["data"]["token"]
+        hooked.nango.post("/connect/complete", data={"session_token": token, "integration": "asana"},
+                          headers={"Accept": "application/json"})
+        flush(hooked)
+        [request] = own.requests
+        body = assert_signed(request)
+        assert body["operation"] == "creation" and body["tags"] == {"end_user_id": "u_own_hook"}
+        assert not receiver.bodies_for(body["connectionId"]), "the environment's URL is bypassed"
+        full = hooked.nango.get(f"/connections/{body['connectionId']}", params={"provider_config_key": "asana"})
+        assert full.json()["webhook_url_override"] == own.url
+    finally:
+        own.server.shutdown()
+        own.server.server_close()
+
+
 def test_deletion_sends_another_signed_webhook(hooked, receiver):
     connection_id = connect(hooked, "google-mail", {"end_user_id": "u_bye"})
     flush(hooked)

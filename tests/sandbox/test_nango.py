@@ -164,6 +164,23 @@ def test_deprecated_end_user_is_mapped_into_tags(running):
                                   "end_user_display_name": "Lee"}
 
 
+def test_explicit_tags_win_over_deprecated_end_user_and_organization(running):
+    body = {"end_user": {"id": "u_old", "email": "old@studio.example"}, "organization": {"id": "org_1", "display_name": "Studio"},
+            "tags": {"end_user_id": "u_tagged"}}
+    token = new_session(running.nango, body).json()["data"]["token"]
+    complete(running.nango, token, "asana")
+    [connection] = running.nango.get("/connections", params={"tags[end_user_id]": "u_tagged"}).json()["connections"]
+    assert connection["tags"] == {"end_user_id": "u_tagged", "end_user_email": "old@studio.example",
+                                  "organization_id": "org_1", "organization_display_name": "Studio"}
+
+
+def test_webhook_url_override_may_not_point_at_nango(shared):
+    body = {"tags": {"end_user_id": "u_hook"}, "webhook_url_override": "https://hooks.nango.dev/mine"}
+    response = new_session(shared.nango, body)
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_body"
+
+
 def test_tag_keys_are_lower_cased(running):
     token = new_session(running.nango, {"tags": {"End_User_Id": "u_case"}}).json()["data"]["token"]
     complete(running.nango, token, "asana")
