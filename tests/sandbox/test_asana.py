@@ -97,12 +97,18 @@ def test_paging_tasks_with_opaque_offsets_is_complete(shared):
     for page in pages[:-1]:
         offset = page["next_page"]["offset"]
         assert isinstance(offset, str) and not offset.isdigit()
-        assert offset in page["next_page"]["path"] and offset in page["next_page"]["uri"]
-        assert page["next_page"]["uri"].startswith("https://app.asana.com/api/1.0/")
+        assert offset in page["next_page"]["path"]
+        assert page["next_page"]["path"].startswith("/tasks?")
+        assert page["next_page"]["uri"] == "https://app.asana.com/api/1.0" + page["next_page"]["path"]
     assert pages[-1]["next_page"] is None
     listed = [t["gid"] for p in pages for t in p["data"]]
     assert len(listed) == len(set(listed))
     assert set(listed) == {t["gid"] for t in live_tasks(truth, project)}
+
+
+def test_tasks_without_limit_have_no_next_page(shared):
+    body = shared.get("/tasks", project=biggest_project(shared.truth())).json()
+    assert "next_page" not in body and body["data"]
 
 
 def test_limit_1_and_100_are_accepted(shared):

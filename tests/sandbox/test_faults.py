@@ -75,11 +75,12 @@ def test_server_error_is_5xx(make_sandbox, service):
     assert call(running, service).status_code >= 500
 
 
-def test_nango_retries_5xx_when_asked(make_sandbox):
-    running = make_sandbox(users=1, faults={"scripted": [{"service": "gmail", "kind": "server_error",
+@pytest.mark.parametrize("kind", ["server_error", "rate_limit"])
+def test_nango_retries_5xx_and_429_only_when_asked(make_sandbox, kind):
+    running = make_sandbox(users=1, faults={"scripted": [{"service": "gmail", "kind": kind,
                                                           "path": "/profile", "times": 2}]})
     headers = headers_for(running, "gmail")
-    assert running.nango.get(PATHS["gmail"], headers=headers).status_code >= 500  # Retries defaults to 0
+    assert running.nango.get(PATHS["gmail"], headers=headers).status_code in (429, 500, 502, 503)  # Retries: 0
     assert running.nango.get(PATHS["gmail"], headers={**headers, "Retries": "1"}).status_code == 200
 
 

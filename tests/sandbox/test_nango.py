@@ -334,6 +334,21 @@ def test_get_unknown_connection_is_404_not_found(shared):
     assert error_code(response) == "not_found"
 
 
+def test_get_connection_under_another_integration_is_404(shared):
+    connection_id = shared.connection(shared.user_ids()[0], "google-mail")
+    response = shared.nango.get(f"/connections/{connection_id}", params={"provider_config_key": "asana"})
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_delete_requires_provider_config_key(shared):
+    connection_id = shared.connection(shared.user_ids()[0], "asana")
+    response = shared.nango.delete(f"/connections/{connection_id}")
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_query_params"
+    assert shared.nango.get(f"/connections/{connection_id}", params={"provider_config_key": "asana"}).status_code == 200
+
+
 def test_get_connection_of_unknown_integration_is_400(shared):
     connection_id = shared.connection(shared.user_ids()[0], "asana")
     response = shared.nango.get(f"/connections/{connection_id}", params={"provider_config_key": "salesforce"})

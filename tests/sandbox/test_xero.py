@@ -153,6 +153,10 @@ def test_single_invoice_is_a_one_element_array(shared):
     assert [i["InvoiceID"] for i in body["Invoices"]] == [invoice["InvoiceID"]]
 
 
+def test_unknown_invoice_is_404(shared):
+    assert shared.get(f"/Invoices/{uuid.uuid4()}").status_code == 404  # its body is UNVERIFIED (§3.7)
+
+
 def test_order_updated_date_ascending(shared):
     stamps = [updated(i) for i in shared.list("Invoices", page_size=10, order="UpdatedDateUTC ASC")]
     assert len(stamps) > 10 and stamps == sorted(stamps)
