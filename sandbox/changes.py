@@ -1,7 +1,8 @@
 """Change batches: the studio's life moving on, so incremental sync has something to find.
 
 A batch advances the virtual clock by `BATCH_MS` and, for each chosen user, applies about
-`fraction × records` changes drawn from `DEFAULT_WEIGHTS`, spread across that window. Two kinds
+`fraction × records` changes drawn from `DEFAULT_WEIGHTS` (or from the caller's own mix of
+kinds), spread across that window. Two kinds
 are off by default because polling alone cannot see them (reference/providers.md): a Xero
 due-date edit that does not bump UpdatedDateUTC, and an Asana task moved between projects.
 """
@@ -44,7 +45,7 @@ def apply_batch(world: World, *, fraction: float = 0.01, count: int | None = Non
     unknown = set(weights or {}) - set(CHANGES)
     if unknown:
         raise ValueError(f"unknown change kinds: {sorted(unknown)}")
-    table = {**DEFAULT_WEIGHTS, **(weights or {})}
+    table = dict(weights) if weights else DEFAULT_WEIGHTS  # given weights are the whole mix
     kinds = [kind for kind, weight in table.items() if weight > 0]
     with world.lock:
         world.batches += 1

@@ -11,8 +11,11 @@ import base64
 import hashlib
 import json
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl
 
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
@@ -31,7 +34,9 @@ ROUTES = Map([
     Rule("/api/1.0/sections/<gid>/tasks", endpoint="section_tasks"),
     Rule("/api/1.0/tasks", endpoint="tasks"),
     Rule("/api/1.0/tasks/<gid>", endpoint="task"),
+    Rule("/api/1.0/batch", endpoint="batch", methods=["POST"]),
 ], strict_slashes=False)
+BATCH_LIMIT = 10
 
 COMPACT = {"task": ("name", "resource_subtype"), "project": ("name",), "section": ("name",),
            "workspace": ("name",), "user": ("name",)}
@@ -62,6 +67,8 @@ def dispatch(up: Upstream) -> Reply:
         endpoint, values = ROUTES.bind("app.asana.com").match(up.path, method=up.method)
     except (NotFound, MethodNotAllowed):
         return Reply(404, {"errors": [{"message": "No matching route for request"}]})
+    if endpoint == "batch":
+        return batch(up)
     if up.method != "GET":
         return Reply(404, {"errors": [{"message": "No matching route for request"}]})
     verdict = up.limits.asana(up.connection.connection_id)
@@ -75,6 +82,29 @@ def dispatch(up: Upstream) -> Reply:
                 return HANDLERS[endpoint](up, up.account.workspace, **values)
         except AsanaError as exc:
             return exc.reply
+
+
+def batch(up: Upstream) -> Reply:
+    """`POST /batch`: up to ten GET actions in one request; each counts against the rate limit."""
+    try:
+        actions = up.json()["data"]["actions"]
+        if not isinstance(actions, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return AsanaError(400, "data.actions: Missing input").reply
+    if not 1 <= len(actions) <= BATCH_LIMIT:
+        return AsanaError(400, f"data.actions: Must contain between 1 and {BATCH_LIMIT} actions").reply
+    results = []
+    for action in actions:
+        if not isinstance(action, dict) or str(action.get("method", "")).lower() != "get" or \
+                not str(action.get("relative_path", "")).startswith("/"):
+            reply = AsanaError(400, "Only GET actions with a relative_path are supported here").reply
+        else:
+            path, _, query = action["relative_path"].partition("?")
+            reply = dispatch(replace(up, method="GET", path="/api/1.0" + path,
+                                     args=MultiDict(parse_qsl(query, keep_blank_values=True)), body=b""))
+        results.append({"status_code": reply.status, "headers": dict(reply.headers), "body": reply.data})
+    return Reply(200, {"data": results})
 
 
 # -- projection and paging ---------------------------------------------------------------------------
@@ -314,12 +344,17 @@ HANDLERS = {
 
 
 def corrupt(data: dict) -> dict:
+    """Give the first record wrong types (keeping its gid); in a Batch answer, the first non-empty one."""
     records = data.get("data")
+    if isinstance(records, list) and records and isinstance(records[0], dict) and "status_code" in records[0]:
+        bodies = [r["body"] for r in records if isinstance(r.get("body"), dict) and r["body"].get("data")]
+        if bodies:
+            corrupt(bodies[0])
+        return data
     record = records[0] if isinstance(records, list) and records else records
     if isinstance(record, dict):
-        record.pop("gid", None)
-        if "modified_at" in record:
-            record["modified_at"] = 1234
+        record["modified_at"] = 1234
+        record["completed"] = "maybe"
     return data
 
 

@@ -280,9 +280,9 @@ HANDLERS = {
 
 
 def corrupt(data: dict) -> dict:
-    """Break the first record the way a buggy upstream might: wrong types, a missing id."""
+    """Break the first record the way a buggy upstream might (wrong types), keeping its id."""
     if "messages" in data and isinstance(data["messages"], list) and data["messages"]:
-        data["messages"][0].pop("id", None)
+        data["messages"][0]["threadId"] = 42
     elif "history" in data:
         data["history"][0]["id"] = {"unexpected": True}
     elif "internalDate" in data:

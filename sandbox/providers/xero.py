@@ -282,8 +282,7 @@ def corrupt(data) -> object:
     if isinstance(data, dict):
         for key in ("Invoices", "Contacts", "Payments"):
             if data.get(key):
-                record = data[key][0]
-                record.pop("InvoiceID", None) or record.pop("ContactID", None) or record.pop("PaymentID", None)
+                record = data[key][0]  # keeps its id, so a client can name the broken record
                 record["UpdatedDateUTC"] = "/Date(not-a-date)/"
                 if "AmountDue" in record:
                     record["AmountDue"] = "lots"
