@@ -35,6 +35,23 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Nango webhook signing keys, comma-separated, newest first (rotation keeps both).",
     )
+    warehouse_url: str | None = Field(
+        None, description="postgresql://... for a Postgres warehouse; default DuckDB at <data_dir>/warehouse.duckdb."
+    )
+    nango_timeout_seconds: float = Field(
+        60.0, gt=0, description="Read timeout for Nango calls (Nango may retry upstream and refresh tokens first)."
+    )
+    sync_workers: int = Field(4, ge=1, description="Users synced in parallel by one process.")
+    gmail_fetch_workers: int = Field(8, ge=1, description="Gmail messages fetched in parallel per mailbox (keep <= 10).")
+    sync_overlap_seconds: int = Field(
+        120, ge=0, description="How far back incremental Asana and Xero polls reach before their cursor."
+    )
+    asana_reconcile_hours: float = Field(
+        6.0, ge=0, description="How often Asana task ids are reconciled to find deleted tasks (0 = every sync)."
+    )
+    xero_full_refresh_hours: float = Field(
+        168.0, ge=0, description="How often Xero is re-read in full, for edits that don't bump UpdatedDateUTC."
+    )
     n8n_url: str | None = Field(None, description="Base URL of the studio's n8n instance.")
     n8n_auth_header: str = Field(
         "X-Sylo-Auth", description="Header name n8n's Header Auth credential checks."

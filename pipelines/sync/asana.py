@@ -1,0 +1,284 @@
+"""Asana: projects refreshed every run, tasks by `modified_since` per project (reference/providers.md §2).
+
+`modified_since` needs a project scope, so each project is polled; Asana's Batch API carries ten
+polls per request. Each project keeps its own cursor (the newest `modified_at` seen in it), so a
+change in one project during the run can never hide a change in another. Deleted tasks are
+invisible to polling: a periodic id reconciliation tombstones them (and re-reads tasks that
+moved between projects, which does not bump `modified_at`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+from pipelines.nango import ProviderError
+from pipelines.sync.engine import BadData, SyncContext
+from pipelines.warehouse import Batch, Tombstones, row_hash
+
+PROJECTS, TASKS = "asana.projects", "asana.tasks"
+PROJECT_FIELDS = "name,archived,notes,owner.name,start_on,due_on,created_at,modified_at,permalink_url,workspace"
+TASK_FIELDS = ("name,completed,completed_at,due_on,assignee.name,created_at,modified_at,permalink_url,"
+               "memberships.project,memberships.section.name")
+BATCH_SIZE = 10  # Asana's Batch API limit
+
+
+def _iso(value: object) -> object:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso)]
+
+
+class Compact(BaseModel):
+    gid: str
+    name: str | None = None
+
+
+class Membership(BaseModel):
+    project: Compact | None = None
+    section: Compact | None = None
+
+
+class AsanaProject(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    gid: str
+    name: str
+    archived: StrictBool
+    notes: str | None = None
+    owner: Compact | None = None
+    start_on: date | None = None
+    due_on: date | None = None
+    created_at: IsoTime | None = None
+    modified_at: IsoTime | None = None
+    permalink_url: str | None = None
+    workspace: Compact
+
+
+class AsanaTask(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    gid: str
+    name: str
+    completed: StrictBool
+    completed_at: IsoTime | None = None
+    due_on: date | None = None
+    assignee: Compact | None = None
+    created_at: IsoTime | None = None
+    modified_at: IsoTime
+    permalink_url: str | None = None
+    memberships: list[Membership] = Field(default_factory=list)
+
+
+class TaskStamp(BaseModel):
+    gid: str
+    modified_at: IsoTime
+
+
+def project_row(user_id: str, p: AsanaProject, now: datetime) -> dict:
+    row = {"user_id": user_id, "id": p.gid, "workspace_id": p.workspace.gid, "name": p.name, "archived": p.archived,
+           "notes": p.notes, "owner_name": p.owner.name if p.owner else None, "start_on": p.start_on,
+           "due_on": p.due_on, "created_at": p.created_at, "modified_at": p.modified_at,
+           "permalink_url": p.permalink_url}
+    return {**row, "_hash": row_hash(row), "_synced_at": now, "_deleted_at": None}
+
+
+def task_row(user_id: str, t: AsanaTask, project_id: str, now: datetime) -> dict:
+    home = next((m for m in t.memberships if m.project), None)
+    section = next((m.section.name for m in t.memberships if m.section and (not m.project or m.project.gid == project_id)), None)
+    row = {"user_id": user_id, "id": t.gid, "project_id": home.project.gid if home else project_id, "name": t.name,
+           "section_name": section, "assignee_id": t.assignee.gid if t.assignee else None,
+           "assignee_name": t.assignee.name if t.assignee else None, "completed": t.completed,
+           "completed_at": t.completed_at, "due_on": t.due_on, "created_at": t.created_at,
+           "modified_at": t.modified_at, "permalink_url": t.permalink_url}
+    return {**row, "_hash": row_hash(row), "_synced_at": now, "_deleted_at": None}
+
+
+def _path(resource: str, **params: Any) -> str:
+    return f"/{resource}?{urlencode(params)}"
+
+
+class AsanaSource:
+    service = "asana"
+    integration = "asana"
+    streams = (PROJECTS, TASKS)
+
+    def cursor_summary(self, ctx: SyncContext) -> str:
+        cursor = ctx.stream(TASKS).cursor or {}
+        stamps = [v for v in (cursor.get("projects") or {}).values() if v]
+        return f"projects:{len(cursor.get('projects') or {})} newest:{max(stamps) if stamps else '-'}"
+
+    def batches(self, ctx: SyncContext) -> Iterator[Batch]:
+        projects, batch = self._projects(ctx)
+        yield batch
+        yield from self._tasks(ctx, projects)
+        reconciled = (ctx.stream(TASKS).cursor or {}).get("reconciled_at")
+        if reconciled and ctx.now() - datetime.fromisoformat(reconciled) >= ctx.settings.asana_reconcile_every:
+            yield self._reconcile(ctx, projects)
+
+    # -- projects: a full listing every run ---------------------------------------------------------
+
+    def _projects(self, ctx: SyncContext) -> tuple[list[AsanaProject], Batch]:
+        workspaces = self._list(ctx, "api/1.0/workspaces", {"limit": 100}, Compact, "workspaces")
+        projects: list[AsanaProject] = []
+        for workspace in workspaces:
+            projects += self._list(ctx, f"api/1.0/workspaces/{workspace.gid}/projects",
+                                   {"limit": 100, "opt_fields": PROJECT_FIELDS}, AsanaProject, "projects")
+        now = ctx.now()
+        listed = {p.gid for p in projects}
+        removed = sorted(set(ctx.warehouse.live_ids(ctx.user_id, "asana_projects")) - listed)
+        state = ctx.stream(PROJECTS)
+        state.last_full_sync_at = now
+        batch = Batch(rows={"asana_projects": [project_row(ctx.user_id, p, now) for p in projects]},
+                      tombstones=[Tombstones("asana_projects", removed),
+                                  Tombstones("asana_tasks", removed, column="project_id")],
+                      states=[state])
+        return projects, batch
+
+    def _list(self, ctx: SyncContext, path: str, params: dict, model: type[BaseModel], what: str) -> list:
+        items, offset = [], None
+        while True:
+            body = ctx.get(path, {**params, **({"offset": offset} if offset else {})})
+            items += ctx.parse_list(model, body, "data", where=what, key="gid")
+            offset = (body.get("next_page") or {}).get("offset")
+            if not offset:
+                return items
+
+    # -- tasks: modified_since per project, ten projects per request -------------------------------
+
+    def _tasks(self, ctx: SyncContext, projects: list[AsanaProject]) -> Iterator[Batch]:
+        state = ctx.stream(TASKS)
+        cursor = state.cursor or {}
+        known: dict[str, str | None] = dict(cursor.get("projects") or {})
+        paths = {p.gid: self._poll_path(ctx, p.gid, known.get(p.gid)) for p in projects}
+        stamps = {gid: known.get(gid) for gid in paths}  # projects gone upstream drop out of the cursor
+        done: set[str] = set()
+        for finished, raws in self._poll(ctx, paths):
+            now = ctx.now()
+            rows: dict[str, dict] = {}
+            for gid in finished:
+                tasks = [ctx.parse(AsanaTask, raw, where=f"tasks of project {gid}", key="gid") for raw in raws[gid]]
+                stamps[gid] = _newest([t.modified_at for t in tasks], stamps[gid])
+                for task in tasks:
+                    rows.setdefault(task.gid, task_row(ctx.user_id, task, gid, now))
+            done.update(finished)
+            state.cursor = {"projects": {g: stamps[g] for g in paths if g in done or g in known},
+                            "reconciled_at": cursor.get("reconciled_at")}
+            yield Batch(rows={"asana_tasks": list(rows.values())}, states=[state])
+        if not cursor.get("reconciled_at"):
+            # The first complete listing of every project is as good as a reconciliation.
+            state.cursor = {"projects": dict(stamps), "reconciled_at": ctx.now().isoformat()}
+            yield Batch(states=[state], pages=0)
+
+    def _poll_path(self, ctx: SyncContext, project: str, stamp: str | None) -> str:
+        params = {"project": project, "limit": 100, "opt_fields": TASK_FIELDS}
+        if stamp:
+            since = datetime.fromisoformat(stamp) - ctx.settings.overlap
+            params["modified_since"] = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return _path("tasks", **params)
+
+    def _poll(self, ctx: SyncContext, paths: dict[str, str]) -> Iterator[tuple[list[str], dict[str, list]]]:
+        """Page every project's listing in rounds; yield the projects each round finished.
+
+        An expired offset (Asana's cursor) restarts that project's listing from the top.
+        """
+        pending = dict(paths)
+        collected: dict[str, list] = {gid: [] for gid in paths}
+        restarts: dict[str, int] = {}
+        while pending:
+            gids = list(pending)[:BATCH_SIZE * 5]
+            answers = self._batch_answers(ctx, [pending[g] for g in gids])
+            finished = []
+            for gid, (status, body) in zip(gids, answers):
+                if status == 400 and "offset=" in pending[gid] and restarts.get(gid, 0) < 3:
+                    restarts[gid] = restarts.get(gid, 0) + 1
+                    ctx.note(f"asana pagination offset expired in project {gid}: listing restarted")
+                    collected[gid], pending[gid] = [], paths[gid]
+                    continue
+                body = _ok(ctx, pending[gid], status, body)
+                collected[gid] += body.get("data") or []
+                offset = (body.get("next_page") or {}).get("offset")
+                if offset:
+                    pending[gid] = f"{paths[gid]}&{urlencode({'offset': offset})}"
+                else:
+                    finished.append(gid)
+                    del pending[gid]
+            yield finished, {gid: collected.pop(gid) for gid in finished}
+
+    def _batch_answers(self, ctx: SyncContext, paths: list[str]) -> list[tuple[int, dict | None]]:
+        """GET many Asana paths, ten per Batch API request.
+
+        Rate-limited or failed actions are retried one by one (with the usual backoff); 4xx
+        answers come back as they are, for the caller to judge.
+        """
+        results: list[tuple[int, dict | None]] = []
+        for start in range(0, len(paths), BATCH_SIZE):
+            chunk = paths[start:start + BATCH_SIZE]
+            body = ctx.request("POST", "api/1.0/batch",
+                               json_body={"data": {"actions": [{"method": "get", "relative_path": p} for p in chunk]}})
+            answers = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(answers, list) or len(answers) != len(chunk):
+                raise BadData(f"asana batch response for user {ctx.user_id} does not match its {len(chunk)} actions")
+            for path, answer in zip(chunk, answers):
+                status = answer.get("status_code") if isinstance(answer, dict) else None
+                payload = answer.get("body") if isinstance(answer, dict) else None
+                if isinstance(status, int) and status < 429 and isinstance(payload, dict):
+                    results.append((status, payload))
+                else:
+                    results.append((200, ctx.get("api/1.0" + path)))
+        return results
+
+    # -- reconciliation -------------------------------------------------------------------------------
+
+    def _reconcile(self, ctx: SyncContext, projects: list[AsanaProject]) -> Batch:
+        paths = {p.gid: _path("tasks", project=p.gid, limit=100, opt_fields="modified_at") for p in projects}
+        upstream: dict[str, tuple[set[str], datetime]] = {}
+        for finished, raws in self._poll(ctx, paths):
+            for gid in finished:
+                for raw in raws[gid]:
+                    stamp = ctx.parse(TaskStamp, raw, where=f"task ids of project {gid}", key="gid")
+                    homes, _ = upstream.get(stamp.gid, (set(), stamp.modified_at))
+                    upstream[stamp.gid] = (homes | {gid}, stamp.modified_at)
+        local = ctx.warehouse.live_ids(ctx.user_id, "asana_tasks", ("project_id", "modified_at"))
+        gone = set(local) - set(upstream)
+        stale = [gid for gid, (homes, modified) in upstream.items()
+                 if gid not in local or local[gid][0] not in homes or local[gid][1] < modified]
+        rows, missing = self._fetch_tasks(ctx, stale)
+        state = ctx.stream(TASKS)
+        state.cursor = {**(state.cursor or {}), "reconciled_at": ctx.now().isoformat()}
+        return Batch(rows={"asana_tasks": rows}, tombstones=[Tombstones("asana_tasks", sorted(gone | missing))],
+                     states=[state])
+
+    def _fetch_tasks(self, ctx: SyncContext, gids: list[str]) -> tuple[list[dict], set[str]]:
+        """Read tasks by id (ten per request); those deleted meanwhile come back as missing."""
+        answers = self._batch_answers(ctx, [_path(f"tasks/{gid}", opt_fields=TASK_FIELDS) for gid in gids])
+        now = ctx.now()
+        rows, missing = [], set()
+        for gid, (status, body) in zip(gids, answers):
+            if status == 404:
+                missing.add(gid)
+                continue
+            body = _ok(ctx, f"/tasks/{gid}", status, body)
+            rows.append(task_row(ctx.user_id, ctx.parse(AsanaTask, body.get("data"), where=f"task {gid}", key="gid"),
+                                 "", now))
+        return rows, missing
+
+
+def _ok(ctx: SyncContext, path: str, status: int, body: dict | None) -> dict:
+    if status != 200 or body is None:
+        message = ((body or {}).get("errors") or [{}])[0].get("message", "") if isinstance(body, dict) else ""
+        raise ProviderError(f"asana refused {path} for user {ctx.user_id} ({status}): {message}", status=status)
+    return body
+
+
+def _newest(stamps: list[datetime], previous: str | None) -> str | None:
+    """The project's cursor: the newest modified_at seen in it (never moving backwards)."""
+    candidates = stamps + ([datetime.fromisoformat(previous)] if previous else [])
+    return max(candidates).isoformat(timespec="microseconds") if candidates else None

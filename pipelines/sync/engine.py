@@ -1,0 +1,203 @@
+"""The one sync engine. A service is a `Source` that yields `Batch`es; the engine does the rest:
+fetching through Nango with retries, validating, applying each batch (rows, tombstones, cursor)
+in one warehouse transaction, and reporting what happened in terms an operator can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from pipelines.nango import Connection, CredentialsError, NangoClient, NangoError
+from pipelines.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
+from pipelines.warehouse import Batch, Counts, StreamState, Warehouse
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class BadData(Exception):
+    """A provider sent something we cannot trust; the page is refused, the cursor stays put."""
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    overlap: timedelta = timedelta(seconds=120)
+    asana_reconcile_every: timedelta = timedelta(hours=6)
+    xero_full_refresh_every: timedelta = timedelta(days=7)
+    gmail_fetch_workers: int = 8
+    gmail_page_size: int = 500
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "SyncSettings":
+        return cls(overlap=timedelta(seconds=settings.sync_overlap_seconds),
+                   asana_reconcile_every=timedelta(hours=settings.asana_reconcile_hours),
+                   xero_full_refresh_every=timedelta(hours=settings.xero_full_refresh_hours),
+                   gmail_fetch_workers=settings.gmail_fetch_workers)
+
+
+@dataclass
+class Outcome:
+    """What one service's sync did for one user."""
+
+    user_id: str
+    service: str
+    status: str = "ok"  # ok | failed | paused | skipped
+    counts: dict[str, Counts] = field(default_factory=dict)
+    pages: int = 0
+    stats: CallStats = field(default_factory=CallStats)
+    cursor: str = ""
+    full_resync: str | None = None
+    message: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, counts: dict[str, Counts], pages: int) -> None:
+        for table, value in counts.items():
+            self.counts.setdefault(table, Counts())
+            self.counts[table] += value
+        self.pages += pages
+
+    @property
+    def totals(self) -> Counts:
+        total = Counts()
+        for value in self.counts.values():
+            total += value
+        return total
+
+    def metadata(self) -> dict[str, Any]:
+        """Flat, PII-free numbers and words for the Dagster UI."""
+        total = self.totals
+        return {"status": self.status, "added": total.added, "updated": total.updated, "deleted": total.deleted,
+                "pages": self.pages, "requests": self.stats.requests, "retries": self.stats.retries,
+                "rate_limited": self.stats.rate_limited, "rate_limit_wait_s": round(self.stats.rate_limit_wait_s, 2),
+                "cursor": self.cursor, "full_resync": self.full_resync or "", "message": self.message or "",
+                "notes": "; ".join(self.notes), "seconds": round(self.seconds, 2)}
+
+
+class SyncContext:
+    """Everything a Source needs for one user's service: fetching, parsing, state, time."""
+
+    def __init__(self, *, user_id: str, service: str, connection: Connection, client: NangoClient,
+                 warehouse: Warehouse, state: dict[str, StreamState], settings: SyncSettings,
+                 policy: RetryPolicy, outcome: Outcome):
+        self.user_id, self.service, self.connection = user_id, service, connection
+        self.client, self.warehouse, self.state = client, warehouse, state
+        self.settings, self.policy, self.outcome = settings, policy, outcome
+        self.started = datetime.now(timezone.utc)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def stream(self, name: str) -> StreamState:
+        return self.state.setdefault(name, StreamState(name))
+
+    def full_resync(self, reason: str) -> None:
+        log.warning("user %s: %s", self.user_id, reason)
+        self.outcome.full_resync = reason
+
+    def note(self, message: str) -> None:
+        log.info("user %s: %s", self.user_id, message)
+        self.outcome.notes.append(message)
+
+    def request(self, method: str, path: str, *, params: Any = None, headers: dict[str, str] | None = None,
+                json_body: Any = None) -> Any:
+        """One proxied call with retries; returns the parsed JSON body."""
+        response = call_with_retries(
+            lambda: self.client.proxy(method, path, connection_id=self.connection.connection_id,
+                                      integration=self.connection.integration, params=params, headers=headers,
+                                      json_body=json_body),
+            service=self.service, policy=self.policy, stats=self.outcome.stats)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BadData(f"{self.service} sent malformed JSON for {path} (user {self.user_id}): {exc}") from exc
+
+    def get(self, path: str, params: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self.request("GET", path, params=params, headers=headers)
+
+    def parse(self, model: type[M], raw: Any, *, where: str, key: str = "id") -> M:
+        """Validate one record; a failure names the user, the service and the record."""
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            ident = raw.get(key) if isinstance(raw, dict) else None
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()[:3])
+            raise BadData(f"bad {self.service} record {ident or '(no id)'} for user {self.user_id} "
+                          f"({where}): {problems}") from exc
+
+    def parse_list(self, model: type[M], body: Any, list_key: str, *, where: str, key: str = "id") -> list[M]:
+        items = body.get(list_key, []) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BadData(f"{self.service} response for user {self.user_id} ({where}) has no '{list_key}' list")
+        return [self.parse(model, item, where=f"{where}, item {i}", key=key) for i, item in enumerate(items)]
+
+
+class Source(Protocol):
+    """A service, described by what differs: its integration, its tables and how it pages."""
+
+    service: str
+    integration: str
+    streams: tuple[str, ...]
+
+    def batches(self, ctx: SyncContext) -> Iterator[Batch]: ...
+
+    def cursor_summary(self, ctx: SyncContext) -> str: ...
+
+
+def sync_service(source: Source, *, user_id: str, connection: Connection, client: NangoClient,
+                 warehouse: Warehouse, settings: SyncSettings, policy: RetryPolicy) -> Outcome:
+    """Bring one user's copy of one service up to date; never raises for provider trouble."""
+    outcome = Outcome(user_id, source.service)
+    state = warehouse.load_state(user_id, source.service)
+    blocked = [s.blocked_until for s in state.values() if s.blocked_until]
+    if blocked and max(blocked) > datetime.now(timezone.utc):
+        outcome.status = "paused"
+        outcome.message = f"{source.service} paused until {max(blocked):%Y-%m-%d %H:%M} UTC (daily API limit)"
+        return outcome
+    ctx = SyncContext(user_id=user_id, service=source.service, connection=connection, client=client,
+                      warehouse=warehouse, state=state, settings=settings, policy=policy, outcome=outcome)
+    try:
+        for batch in source.batches(ctx):
+            outcome.add(warehouse.apply(user_id, batch, ctx.now()), batch.pages)
+            log.info("user %s: %s batch committed (%d pages so far)", user_id, source.service, outcome.pages)
+        _finish(ctx, source, last_error=None)
+    except DailyLimitReached as exc:
+        outcome.status, outcome.message = "paused", str(exc)
+        _record_failure(ctx, source, str(exc), blocked_until=exc.until)
+    except (BadData, RetriesExhausted, NangoError) as exc:
+        outcome.status = "failed"
+        outcome.message = _advice(exc)
+        _record_failure(ctx, source, outcome.message)
+    outcome.cursor = source.cursor_summary(ctx)
+    outcome.seconds = (datetime.now(timezone.utc) - ctx.started).total_seconds()
+    return outcome
+
+
+def _advice(exc: Exception) -> str:
+    if isinstance(exc, CredentialsError):
+        return f"{exc} (the studio owner must reconnect this service in the dashboard)"
+    return str(exc)
+
+
+def _finish(ctx: SyncContext, source: Source, *, last_error: str | None) -> None:
+    now = ctx.now()
+    for name in source.streams:
+        stream = ctx.stream(name)
+        stream.last_success_at, stream.last_error, stream.blocked_until = now, last_error, None
+    ctx.warehouse.save_states(ctx.user_id, [ctx.stream(n) for n in source.streams], now)
+
+
+def _record_failure(ctx: SyncContext, source: Source, message: str, blocked_until: datetime | None = None) -> None:
+    """Note the failure without touching cursors: reload what was committed, then annotate it."""
+    committed = ctx.warehouse.load_state(ctx.user_id, source.service)
+    states = [committed.get(name) or StreamState(name) for name in source.streams]
+    for stream in states:
+        stream.last_error, stream.blocked_until = message[:1000], blocked_until
+    ctx.warehouse.save_states(ctx.user_id, states, ctx.now())
+    ctx.state = committed

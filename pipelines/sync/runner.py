@@ -1,0 +1,60 @@
+"""Sync many users: connections looked up once, users in parallel, services one after another."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from pipelines.nango import Connection, NangoClient
+from pipelines.retry import RetryPolicy
+from pipelines.sync import SOURCES, Outcome, SyncSettings, sync_service
+from pipelines.warehouse import Warehouse
+
+
+def connections_by_user(client: NangoClient) -> dict[str, list[Connection]]:
+    """Every Nango connection tagged with an end user, grouped by that user."""
+    grouped: dict[str, list[Connection]] = defaultdict(list)
+    for connection in client.list_connections():
+        if connection.end_user_id:
+            grouped[connection.end_user_id].append(connection)
+    return dict(grouped)
+
+
+def sync_user(user_id: str, connections: list[Connection], *, client: NangoClient, warehouse: Warehouse,
+              settings: SyncSettings, policy: RetryPolicy, services: Iterable[str] | None = None) -> list[Outcome]:
+    """Sync each of the user's services; a service without a connection is reported as skipped."""
+    outcomes = []
+    for service, source in SOURCES.items():
+        if services is not None and service not in services:
+            continue
+        connection = next((c for c in connections if c.integration == source.integration), None)
+        if connection is None:
+            outcomes.append(Outcome(user_id, service, status="skipped", message="not connected"))
+        elif connection.needs_reauth:
+            outcomes.append(Outcome(user_id, service, status="failed",
+                                    message=f"Nango reports {service}'s credentials are broken: the studio owner must "
+                                            "reconnect it in the dashboard"))
+        else:
+            outcomes.append(sync_service(source, user_id=user_id, connection=connection, client=client,
+                                         warehouse=warehouse, settings=settings, policy=policy))
+    return outcomes
+
+
+def sync_users(user_ids: list[str], *, client: NangoClient, warehouse: Warehouse, settings: SyncSettings,
+               policy: RetryPolicy, workers: int = 4, services: Iterable[str] | None = None,
+               on_done: Callable[[str, list[Outcome]], None] | None = None) -> dict[str, list[Outcome]]:
+    """Sync users `workers` at a time; `on_done` is called as each user finishes."""
+    connections = connections_by_user(client)
+    results: dict[str, list[Outcome]] = {}
+    wanted = list(services) if services is not None else None
+
+    def one(user_id: str) -> None:
+        results[user_id] = sync_user(user_id, connections.get(user_id, []), client=client, warehouse=warehouse,
+                                     settings=settings, policy=policy, services=wanted)
+        if on_done:
+            on_done(user_id, results[user_id])
+
+    with warehouse.session(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(one, user_ids))
+    return {user_id: results[user_id] for user_id in user_ids}

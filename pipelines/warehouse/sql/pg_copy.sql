@@ -1,0 +1,1 @@
+COPY staged ({{ columns | join(', ') }}) FROM STDIN
