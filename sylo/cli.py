@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timezone
 
 import click
+from pydantic import SecretStr
 
 from sylo.settings import Settings
 
@@ -15,6 +16,8 @@ from sylo.settings import Settings
 def _settings() -> Settings:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic"):  # a line per request or migration step drowns the progress
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return settings
 
 
@@ -103,6 +106,94 @@ def sandbox(port: int, host: str, users: int, seed: int, now_text: str | None, s
     _wait_for_signal()
     server.stop()
     world.close()
+
+
+@main.command()
+@click.option("--user", "user_ids", multiple=True, help="Sync only this user (repeatable). Default: every user.")
+@click.option("--service", "services", multiple=True, type=click.Choice(["gmail", "asana", "xero"]),
+              help="Sync only this service (repeatable).")
+def run(user_ids: tuple[str, ...], services: tuple[str, ...]) -> None:
+    """Run the pipeline once, in this process, against the configured Nango."""
+    from pipelines.runtime import Runtime
+
+    runtime = Runtime(_settings())
+    try:
+        failures = _run(runtime, list(user_ids) or None, list(services) or None)
+    finally:
+        runtime.close()
+    raise SystemExit(1 if failures else 0)
+
+
+def _run(runtime, user_ids: list[str] | None, services: list[str] | None) -> int:
+    """Reconcile connections, sync, print progress; return how many service syncs failed."""
+    from pipelines.connections import reconcile_connections
+    from pipelines.runtime import ConfigurationError
+    from sylo.progress import progress_printer
+
+    try:
+        runtime.nango  # noqa: B018 - fail now, with the setting's name, rather than mid-sync
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    known = [u.id for u in runtime.appdb.list_users()]
+    missing = sorted(set(user_ids or []) - set(known))
+    if missing:
+        raise click.UsageError(f"unknown user(s): {', '.join(missing)}")
+    targets = user_ids or known
+    if not targets:
+        raise click.UsageError("there are no users yet: run `sylo demo`, or create one with `sylo users create`")
+    events = reconcile_connections(runtime.appdb, runtime.nango)
+    click.echo(f"Syncing {len(targets)} user(s) from {runtime.settings.nango_url}"
+               + (f" ({len(events)} connection change(s) recorded)" if events else ""))
+    results = runtime.sync(targets, services=services, on_done=progress_printer(len(targets)))
+    return sum(o.status == "failed" for outcomes in results.values() for o in outcomes)
+
+
+@main.command()
+@click.option("--users", type=click.IntRange(min=1), default=3, show_default=True, help="Studios to simulate.")
+@click.option("--seed", type=int, default=1, show_default=True, help="World seed: same seed, same studios.")
+@click.option("--now", "now_text", default=None, help="The world's 'now' (ISO 8601). Default: today, 00:00 UTC.")
+@click.option("--scale", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="World size multiplier.")
+def demo(users: int, seed: int, now_text: str | None, scale: float) -> None:
+    """Run Sylo end to end against an in-process sandbox and summarise what it learned."""
+    import uuid
+
+    from pipelines.runtime import Runtime
+    from sandbox import Sandbox, SandboxConfig
+
+    settings = _settings()
+    config = SandboxConfig(seed=seed, users=users, scale=scale, secret_key=str(uuid.uuid4()))
+    if (now := _parse_now(now_text)) is not None:
+        config.now = now
+    world = Sandbox(config)
+    server = world.serve()
+    settings = settings.model_copy(update={"nango_url": server.url, "nango_secret_key": SecretStr(config.secret_key)})
+    runtime = Runtime(settings)
+    try:
+        click.echo(f"Sandbox on {server.url}: {users} studio(s), seed {seed}, now {config.now:%Y-%m-%d %H:%M} UTC")
+        ids = world.world.initial_user_ids(users)
+        for user in world.world.users():
+            runtime.appdb.ensure_user(user.user_id, email=user.studio.owner.email, display_name=user.studio.name)
+        failures = _run(runtime, ids, None)
+        _print_summary(runtime, world, ids, config.now.date().isoformat())
+        click.echo(f"Warehouse: {runtime.warehouse!r}; app DB: {runtime.appdb!r}")
+    finally:
+        runtime.close()
+        server.stop()
+        world.close()
+    raise SystemExit(1 if failures else 0)
+
+
+def _print_summary(runtime, world, user_ids: list[str], today: str) -> None:
+    warehouse = runtime.warehouse
+    sql = warehouse.sql.render("user_summary.sql")[0]
+    click.echo("")
+    for user_id in user_ids:
+        [row] = warehouse.query(sql, {"user_id": user_id, "today": today})
+        studio = world.world.user(user_id).studio
+        click.echo(f"{user_id}  {studio.name} ({studio.kind}, {studio.country['code']})")
+        click.echo(f"  gmail  {row[1]} messages, {row[2]} unread in the inbox")
+        click.echo(f"  asana  {row[3]} active projects, {row[4]} open tasks, {row[5]} overdue")
+        click.echo(f"  xero   {row[6]} unpaid invoices, {row[7]} overdue")
 
 
 def _wait_for_signal() -> None:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     warehouse_url: str | None = Field(
         None, description="postgresql://... for a Postgres warehouse; default DuckDB at <data_dir>/warehouse.duckdb."
     )
+    app_db_url: str | None = Field(
+        None, description="postgresql://... for a Postgres app DB; default SQLite at <data_dir>/app.db."
+    )
     nango_timeout_seconds: float = Field(
         60.0, gt=0, description="Read timeout for Nango calls (Nango may retry upstream and refresh tokens first)."
     )

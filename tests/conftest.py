@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import httpx
+import psycopg
 import pytest
 
 from sandbox import Sandbox, SandboxConfig
@@ -24,6 +26,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def postgres_url() -> str:
     services.require("postgres", 5432)
     return services.POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A throwaway database on the real Postgres server, dropped afterwards."""
+    name = f"sylo_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -165,7 +165,7 @@ def sync_service(source: Source, *, user_id: str, connection: Connection, client
     try:
         for batch in source.batches(ctx):
             outcome.add(warehouse.apply(user_id, batch, ctx.now()), batch.pages)
-            log.info("user %s: %s batch committed (%d pages so far)", user_id, source.service, outcome.pages)
+            log.debug("user %s: %s batch committed (%d pages so far)", user_id, source.service, outcome.pages)
         _finish(ctx, source, last_error=None)
     except DailyLimitReached as exc:
         outcome.status, outcome.message = "paused", str(exc)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from pipelines.nango import NangoClient
@@ -42,17 +40,6 @@ def duckdb_warehouse(tmp_path: Path) -> Warehouse:
     warehouse.ensure_schema()
     yield warehouse
     warehouse.close()
-
-
-@pytest.fixture
-def postgres_database(postgres_url: str) -> str:
-    """A throwaway database on the real Postgres server, dropped afterwards."""
-    name = f"sylo_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

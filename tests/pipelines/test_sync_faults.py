@@ -66,7 +66,7 @@ from pipelines.retry import RetryPolicy
 from pipelines.sync import SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import open_warehouse
-logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(message)s")
 url, key, path, user = sys.argv[1:5]
 warehouse = open_warehouse("duckdb:///" + path, Path("."))
 warehouse.ensure_schema()

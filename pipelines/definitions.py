@@ -1,0 +1,27 @@
+"""The Dagster code location. Wiring only: every part is built elsewhere."""
+
+import dagster as dg
+
+from assets.raw import raw_assets
+from pipelines.jobs import sync_user_job
+from pipelines.runtime import Runtime
+from pipelines.schedules import incremental_sync_schedule
+from pipelines.sensors import connections_sensor
+from sylo.settings import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings()
+    embedded = not (settings.warehouse_url or "").startswith("postgres")
+    return dg.Definitions(
+        assets=raw_assets,
+        jobs=[sync_user_job],
+        sensors=[connections_sensor],
+        schedules=[incremental_sync_schedule],
+        resources={"runtime": Runtime(settings)},
+        # DuckDB takes one writer at a time: embedded runs execute their steps in one process.
+        executor=dg.in_process_executor if embedded else dg.multiprocess_executor,
+    )
+
+
+defs = build_definitions()

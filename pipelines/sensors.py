@@ -1,0 +1,41 @@
+"""The connections sensor: new connections become partitions and runs.
+
+Connection events come from the app DB. Webhooks fill it (when configured); this sensor also
+reconciles with Nango's own list each tick, since webhooks can be lost.
+"""
+
+import dagster as dg
+
+from pipelines.connections import reconcile_connections
+from pipelines.jobs import sync_user_job
+from pipelines.nango import NangoError
+from pipelines.partitions import users
+from pipelines.runtime import Runtime
+
+TRIGGERS = ("connected", "reconnected")
+
+
+@dg.sensor(job=sync_user_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Adds a partition and requests a sync when a user connects (or reconnects) a service.")
+def connections_sensor(context: dg.SensorEvaluationContext, runtime: dg.ResourceParam[Runtime]):
+    try:
+        reconcile_connections(runtime.appdb, runtime.nango)
+    except NangoError as exc:
+        context.log.warning(f"could not reconcile with Nango this tick: {exc}")
+    after = int(context.cursor or 0)
+    events = runtime.appdb.events_after(after)
+    if not events:
+        return dg.SkipReason(f"no connection events after #{after}")
+    latest: dict[str, int] = {}
+    for event in events:
+        if event.kind in TRIGGERS:
+            latest[event.user_id] = event.id
+    known = set(context.instance.get_dynamic_partitions(users.name))
+    new_keys = sorted(set(latest) - known)
+    return dg.SensorResult(
+        dynamic_partitions_requests=[users.build_add_request(new_keys)] if new_keys else [],
+        run_requests=[dg.RunRequest(partition_key=user_id, run_key=f"connection-event:{event_id}",
+                                    tags={"sylo/user": user_id, "sylo/trigger": "connection"})
+                      for user_id, event_id in sorted(latest.items())],
+        cursor=str(events[-1].id),
+    )

@@ -1,0 +1,96 @@
+"""The Dagster code location: it loads, its assets materialize per user, its sensor and schedule react."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pydantic import SecretStr
+
+from assets.raw import raw_assets
+from pipelines.definitions import build_definitions
+from pipelines.runtime import Runtime
+from pipelines.schedules import incremental_sync_schedule
+from pipelines.sensors import connections_sensor
+from sylo.settings import Settings
+
+
+def settings_for(running, tmp_path: Path, **extra) -> Settings:
+    return Settings(_env_file=None, data_dir=tmp_path, nango_url=running.url,
+                    nango_secret_key=SecretStr(running.secret_key), **extra)
+
+
+@pytest.fixture
+def runtime(sandbox, tmp_path):
+    runtime = Runtime(settings_for(sandbox, tmp_path))
+    for user_id in sandbox.user_ids():
+        runtime.appdb.ensure_user(user_id)
+    yield runtime
+    runtime.close()
+
+
+def test_definitions_load_with_every_part():
+    defs = build_definitions(Settings(_env_file=None))
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices"}
+    assert defs.resolve_job_def("sync_user").partitions_def.name == "users"
+    assert defs.resolve_sensor_def("connections_sensor") and defs.resolve_schedule_def("incremental_sync_schedule")
+
+
+def test_a_partition_materializes_with_metadata_and_passing_checks(sandbox, runtime):
+    user = sandbox.user_ids()[0]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", [user])
+        result = dg.materialize(raw_assets, partition_key=user, instance=instance, resources={"runtime": runtime})
+    assert result.success
+    materializations = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    by_key = {m.asset_key.to_user_string(): m.metadata for m in materializations}
+    assert set(by_key) == {"gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices"}
+    gmail = by_key["gmail_messages"]
+    assert gmail["status"].value == "ok" and gmail["added"].value > 0
+    assert gmail["dagster/row_count"].value == gmail["table_added"].value
+    assert gmail["cursor"].value.startswith("history:")
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 10 and all(c.passed for c in checks)
+
+
+def test_a_failed_sync_fails_the_step_with_advice(sandbox, runtime):
+    user = sandbox.user_ids()[0]
+    sandbox.admin.post(f"/connections/{sandbox.connection(user, 'xero')}/break")
+    xero = next(a for a in raw_assets if "xero_invoices" in {k.to_user_string() for k in a.keys})
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", [user])
+        result = dg.materialize([xero], partition_key=user, instance=instance, resources={"runtime": runtime},
+                                raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert "reconnect" in failure.description
+
+
+def test_the_sensor_adds_partitions_and_requests_runs_once(sandbox, runtime):
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"runtime": runtime})
+        result = connections_sensor(context)
+        assert sorted(result.dynamic_partitions_requests[0].partition_keys) == sorted(sandbox.user_ids())
+        assert sorted(r.partition_key for r in result.run_requests) == sorted(sandbox.user_ids())
+        again = connections_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                                           resources={"runtime": runtime}))
+        assert isinstance(again, dg.SkipReason)
+        # A new connection for a known user triggers exactly one more run.
+        runtime.appdb.ensure_user("u_late")
+        sandbox.admin.post("/users", json={"user_id": "u_late", "integrations": ["asana"]})
+        later = connections_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                                           resources={"runtime": runtime}))
+        assert [r.partition_key for r in later.run_requests] == ["u_late"]
+        assert later.dynamic_partitions_requests[0].partition_keys == ["u_late"]
+
+
+def test_the_schedule_requests_one_run_per_user():
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", ["u_a", "u_b"])
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 25, 9, 30))
+        requests = list(incremental_sync_schedule(context))
+    assert [(r.partition_key, r.run_key) for r in requests] == [("u_a", "u_a:20261125T0930"), ("u_b", "u_b:20261125T0930")]
