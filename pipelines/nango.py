@@ -182,7 +182,7 @@ class NangoClient:
     _shared_lock = threading.Lock()
 
     def __init__(self, base_url: str, secret_key: str, *, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None, max_connections: int = 64):
+                 transport: httpx.BaseTransport | None = None, max_connections: int = 16):
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.base_url,

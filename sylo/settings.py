@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     nango_timeout_seconds: float = Field(
         60.0, gt=0, description="Read timeout for Nango calls (Nango may retry upstream and refresh tokens first)."
     )
-    sync_workers: int = Field(4, ge=1, description="Users synced in parallel by one process.")
+    sync_workers: int = Field(8, ge=1, description="Users synced in parallel by one process.")
     gmail_fetch_workers: int = Field(8, ge=1, description="Gmail messages fetched in parallel per mailbox (keep <= 10).")
     sync_overlap_seconds: int = Field(
         120, ge=0, description="How far back incremental Asana and Xero polls reach before their cursor."

@@ -9,6 +9,7 @@ moved between projects, which does not bump `modified_at`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ PROJECT_FIELDS = "name,archived,notes,owner.name,start_on,due_on,created_at,modi
 TASK_FIELDS = ("name,completed,completed_at,due_on,assignee.name,created_at,modified_at,permalink_url,"
                "memberships.project,memberships.section.name")
 BATCH_SIZE = 10  # Asana's Batch API limit
+POLL_QUERY = urlencode({"limit": 100, "opt_fields": TASK_FIELDS})  # the same for every poll: encode it once
 
 
 def _iso(value: object) -> object:
@@ -125,22 +127,47 @@ class AsanaSource:
 
     # -- projects: a full listing every run ---------------------------------------------------------
 
-    def _projects(self, ctx: SyncContext) -> tuple[list[AsanaProject], Batch]:
-        workspaces = self._list(ctx, "api/1.0/workspaces", {"limit": 100}, Compact, "workspaces")
-        projects: list[AsanaProject] = []
-        for workspace in workspaces:
-            projects += self._list(ctx, f"api/1.0/workspaces/{workspace.gid}/projects",
-                                   {"limit": 100, "opt_fields": PROJECT_FIELDS}, AsanaProject, "projects")
-        now = ctx.now()
-        listed = {p.gid for p in projects}
-        removed = sorted(set(ctx.warehouse.live_ids(ctx.user_id, "asana_projects")) - listed)
+    def _projects(self, ctx: SyncContext) -> tuple[list[str], Batch]:
+        """List every project; an unchanged listing (same bytes as last time) is not parsed again."""
         state = ctx.stream(PROJECTS)
+        cursor = state.cursor or {}
+        workspaces = cursor.get("workspaces")
+        if not workspaces:  # a workspace is for life; ask once
+            workspaces = [w.gid for w in self._list(ctx, "api/1.0/workspaces", {"limit": 100}, Compact, "workspaces")]
+        pages, digest = self._listing(ctx, workspaces)
+        now = ctx.now()
         state.last_full_sync_at = now
+        if digest == cursor.get("digest") and cursor.get("projects") is not None:
+            return list(cursor["projects"]), Batch(states=[state], pages=len(pages))
+        projects = [ctx.parse(AsanaProject, raw, where="projects", key="gid") for page in pages for raw in page]
+        listed = [p.gid for p in projects]
+        held = cursor.get("projects")
+        if held is None:  # no record of last run's listing: ask the warehouse what we hold
+            held = list(ctx.warehouse.live_ids(ctx.user_id, "asana_projects"))
+        removed = sorted(set(held) - set(listed))
+        state.cursor = {"workspaces": workspaces, "projects": sorted(listed), "digest": digest}
         batch = Batch(rows={"asana_projects": [project_row(ctx.user_id, p, now) for p in projects]},
                       tombstones=[Tombstones("asana_projects", removed),
                                   Tombstones("asana_tasks", removed, column="project_id")],
-                      states=[state])
-        return projects, batch
+                      states=[state], pages=len(pages))
+        return listed, batch
+
+    def _listing(self, ctx: SyncContext, workspaces: list[str]) -> tuple[list[list], str]:
+        """Every page of every workspace's project listing, and one digest over all their bytes."""
+        pages, digests = [], []
+        for workspace in workspaces:
+            offset = None
+            while True:
+                params = {"limit": 100, "opt_fields": PROJECT_FIELDS, **({"offset": offset} if offset else {})}
+                body, digest = ctx.get_with_digest(f"api/1.0/workspaces/{workspace}/projects", params)
+                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                    raise BadData(f"asana project listing for user {ctx.user_id} has no 'data' list")
+                pages.append(body["data"])
+                digests.append(digest)
+                offset = (body.get("next_page") or {}).get("offset")
+                if not offset:
+                    break
+        return pages, hashlib.sha1("".join(digests).encode()).hexdigest()
 
     def _list(self, ctx: SyncContext, path: str, params: dict, model: type[BaseModel], what: str) -> list:
         items, offset = [], None
@@ -153,11 +180,11 @@ class AsanaSource:
 
     # -- tasks: modified_since per project, ten projects per request -------------------------------
 
-    def _tasks(self, ctx: SyncContext, projects: list[AsanaProject]) -> Iterator[Batch]:
+    def _tasks(self, ctx: SyncContext, projects: list[str]) -> Iterator[Batch]:
         state = ctx.stream(TASKS)
         cursor = state.cursor or {}
         known: dict[str, str | None] = dict(cursor.get("projects") or {})
-        paths = {p.gid: self._poll_path(ctx, p.gid, known.get(p.gid)) for p in projects}
+        paths = {gid: self._poll_path(ctx, gid, known.get(gid)) for gid in projects}
         stamps = {gid: known.get(gid) for gid in paths}  # projects gone upstream drop out of the cursor
         done: set[str] = set()
         for finished, raws in self._poll(ctx, paths):
@@ -178,11 +205,11 @@ class AsanaSource:
             yield Batch(states=[state], pages=0)
 
     def _poll_path(self, ctx: SyncContext, project: str, stamp: str | None) -> str:
-        params = {"project": project, "limit": 100, "opt_fields": TASK_FIELDS}
+        path = f"/tasks?project={project}&{POLL_QUERY}"
         if stamp:
             since = datetime.fromisoformat(stamp) - ctx.settings.overlap
-            params["modified_since"] = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return _path("tasks", **params)
+            path += "&modified_since=" + since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return path
 
     def _poll(self, ctx: SyncContext, paths: dict[str, str]) -> Iterator[tuple[list[str], dict[str, list]]]:
         """Page every project's listing in rounds; yield the projects each round finished.
@@ -237,8 +264,8 @@ class AsanaSource:
 
     # -- reconciliation -------------------------------------------------------------------------------
 
-    def _reconcile(self, ctx: SyncContext, projects: list[AsanaProject]) -> Batch:
-        paths = {p.gid: _path("tasks", project=p.gid, limit=100, opt_fields="modified_at") for p in projects}
+    def _reconcile(self, ctx: SyncContext, projects: list[str]) -> Batch:
+        paths = {gid: _path("tasks", project=gid, limit=100, opt_fields="modified_at") for gid in projects}
         upstream: dict[str, tuple[set[str], datetime]] = {}
         for finished, raws in self._poll(ctx, paths):
             for gid in finished:

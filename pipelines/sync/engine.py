@@ -5,17 +5,21 @@ in one warehouse transaction, and reporting what happened in terms an operator c
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
+import httpx
 from pydantic import BaseModel, ValidationError
 
 from pipelines.nango import Connection, CredentialsError, NangoClient, NangoError
 from pipelines.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
 from pipelines.warehouse import Batch, Counts, StreamState, Warehouse
+from pipelines.warehouse.writer import GroupWriter
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -32,6 +36,9 @@ class SyncSettings:
     xero_full_refresh_every: timedelta = timedelta(days=7)
     gmail_fetch_workers: int = 8
     gmail_page_size: int = 500
+    # Small consecutive batches share one transaction (a commit costs an fsync); a backfill still
+    # checkpoints about every page.
+    flush_rows: int = 100
 
     @classmethod
     def from_settings(cls, settings: Any) -> "SyncSettings":
@@ -56,6 +63,7 @@ class Outcome:
     message: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    pending: "PendingCommit | None" = field(default=None, repr=False)  # the final commit, until `settle`
 
     def add(self, counts: dict[str, Counts], pages: int) -> None:
         for table, value in counts.items():
@@ -84,7 +92,7 @@ class SyncContext:
     """Everything a Source needs for one user's service: fetching, parsing, state, time."""
 
     def __init__(self, *, user_id: str, service: str, connection: Connection, client: NangoClient,
-                 warehouse: Warehouse, state: dict[str, StreamState], settings: SyncSettings,
+                 warehouse: Warehouse | GroupWriter, state: dict[str, StreamState], settings: SyncSettings,
                  policy: RetryPolicy, outcome: Outcome):
         self.user_id, self.service, self.connection = user_id, service, connection
         self.client, self.warehouse, self.state = client, warehouse, state
@@ -108,11 +116,17 @@ class SyncContext:
     def request(self, method: str, path: str, *, params: Any = None, headers: dict[str, str] | None = None,
                 json_body: Any = None) -> Any:
         """One proxied call with retries; returns the parsed JSON body."""
-        response = call_with_retries(
+        return self._json(self._send(method, path, params=params, headers=headers, json_body=json_body), path)
+
+    def _send(self, method: str, path: str, *, params: Any, headers: dict[str, str] | None,
+              json_body: Any) -> httpx.Response:
+        return call_with_retries(
             lambda: self.client.proxy(method, path, connection_id=self.connection.connection_id,
                                       integration=self.connection.integration, params=params, headers=headers,
                                       json_body=json_body),
             service=self.service, policy=self.policy, stats=self.outcome.stats)
+
+    def _json(self, response: httpx.Response, path: str) -> Any:
         try:
             return response.json()
         except ValueError as exc:
@@ -120,6 +134,11 @@ class SyncContext:
 
     def get(self, path: str, params: Any = None, headers: dict[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params, headers=headers)
+
+    def get_with_digest(self, path: str, params: Any = None) -> tuple[Any, str]:
+        """GET, returning the parsed body and a digest of its bytes (to notice an unchanged listing)."""
+        response = self._send("GET", path, params=params, headers=None, json_body=None)
+        return self._json(response, path), hashlib.sha1(response.content).hexdigest()
 
     def parse(self, model: type[M], raw: Any, *, where: str, key: str = "id") -> M:
         """Validate one record; a failure names the user, the service and the record."""
@@ -151,10 +170,15 @@ class Source(Protocol):
 
 
 def sync_service(source: Source, *, user_id: str, connection: Connection, client: NangoClient,
-                 warehouse: Warehouse, settings: SyncSettings, policy: RetryPolicy) -> Outcome:
-    """Bring one user's copy of one service up to date; never raises for provider trouble."""
+                 warehouse: Warehouse | GroupWriter, settings: SyncSettings, policy: RetryPolicy,
+                 state: dict[str, StreamState] | None = None) -> Outcome:
+    """Bring one user's copy of one service up to date; never raises for provider trouble.
+
+    `warehouse` may be a GroupWriter, which shares commits between concurrent syncs; `state`
+    is the service's committed stream states, when the caller has read them already.
+    """
     outcome = Outcome(user_id, source.service)
-    state = warehouse.load_state(user_id, source.service)
+    state = warehouse.load_state(user_id, source.service) if state is None else state
     blocked = [s.blocked_until for s in state.values() if s.blocked_until]
     if blocked and max(blocked) > datetime.now(timezone.utc):
         outcome.status = "paused"
@@ -162,20 +186,54 @@ def sync_service(source: Source, *, user_id: str, connection: Connection, client
         return outcome
     ctx = SyncContext(user_id=user_id, service=source.service, connection=connection, client=client,
                       warehouse=warehouse, state=state, settings=settings, policy=policy, outcome=outcome)
+    committed = _snapshot(state)
+    pending: list[Batch] = []  # at most one: batches absorbed since the last commit
     try:
         for batch in source.batches(ctx):
-            outcome.add(warehouse.apply(user_id, batch, ctx.now()), batch.pages)
-            log.debug("user %s: %s batch committed (%d pages so far)", user_id, source.service, outcome.pages)
-        _finish(ctx, source, last_error=None)
+            if pending:
+                pending[0].absorb(batch)
+            else:
+                pending.append(batch)
+            if pending[0].row_count >= settings.flush_rows:
+                _commit(ctx, pending.pop(), committed)
+        final = _mark_success(ctx, source, pending.pop() if pending else Batch(pages=0))
+        outcome.pages += final.pages
+        outcome.pending = PendingCommit(ctx.warehouse.submit(user_id, final, ctx.now()), ctx, source)
     except DailyLimitReached as exc:
+        _keep_progress(ctx, pending, committed)
         outcome.status, outcome.message = "paused", str(exc)
         _record_failure(ctx, source, str(exc), blocked_until=exc.until)
     except (BadData, RetriesExhausted, NangoError) as exc:
+        _keep_progress(ctx, pending, committed)
         outcome.status = "failed"
         outcome.message = _advice(exc)
         _record_failure(ctx, source, outcome.message)
     outcome.cursor = source.cursor_summary(ctx)
     outcome.seconds = (datetime.now(timezone.utc) - ctx.started).total_seconds()
+    return outcome
+
+
+@dataclass
+class PendingCommit:
+    """A sync's final batch, handed to the writer. The caller settles it, so the final batches of
+    several services and users can share one transaction."""
+
+    future: Future
+    ctx: "SyncContext"
+    source: "Source"
+
+
+def settle(outcome: Outcome) -> Outcome:
+    """Wait for the sync's final commit; a failed commit fails the sync, with the reason recorded."""
+    if outcome.pending is None:
+        return outcome
+    pending, outcome.pending = outcome.pending, None
+    try:
+        outcome.add(pending.future.result(), 0)
+    except Exception as exc:  # the database refused the write: say so; the cursor stays where it was
+        outcome.status = "failed"
+        outcome.message = f"could not save the {pending.source.service} sync: {exc}"
+        _record_failure(pending.ctx, pending.source, outcome.message)
     return outcome
 
 
@@ -185,12 +243,35 @@ def _advice(exc: Exception) -> str:
     return str(exc)
 
 
-def _finish(ctx: SyncContext, source: Source, *, last_error: str | None) -> None:
+def _snapshot(state: dict[str, StreamState]) -> dict[str, str]:
+    return {name: repr(stream) for name, stream in state.items()}
+
+
+def _commit(ctx: SyncContext, batch: Batch, committed: dict[str, str]) -> None:
+    """Apply a batch unless it would change nothing at all."""
+    changed = [s for s in batch.states if committed.get(s.stream) != repr(s)]
+    if not batch.writes_data and not changed:
+        ctx.outcome.pages += batch.pages
+        return
+    ctx.outcome.add(ctx.warehouse.apply(ctx.user_id, batch, ctx.now()), batch.pages)
+    committed.update(_snapshot({s.stream: s for s in batch.states}))
+    log.debug("user %s: %s batch committed (%d pages so far)", ctx.user_id, ctx.service, ctx.outcome.pages)
+
+
+def _keep_progress(ctx: SyncContext, pending: list[Batch], committed: dict[str, str]) -> None:
+    """A later page failed: the pages already absorbed are sound, with the state that covers them."""
+    if pending:
+        _commit(ctx, pending.pop(), committed)
+
+
+def _mark_success(ctx: SyncContext, source: Source, batch: Batch) -> Batch:
+    """Stamp every stream's last success into the final batch, so it lands in the same commit."""
     now = ctx.now()
     for name in source.streams:
         stream = ctx.stream(name)
-        stream.last_success_at, stream.last_error, stream.blocked_until = now, last_error, None
-    ctx.warehouse.save_states(ctx.user_id, [ctx.stream(n) for n in source.streams], now)
+        stream.last_success_at, stream.last_error, stream.blocked_until = now, None, None
+    batch.absorb(Batch(states=[ctx.stream(n) for n in source.streams], pages=0))
+    return batch
 
 
 def _record_failure(ctx: SyncContext, source: Source, message: str, blocked_until: datetime | None = None) -> None:

@@ -142,11 +142,11 @@ class GmailSource:
             token = page.get("nextPageToken")
             if token:
                 state.cursor = {**cursor, "page_token": token}
-                yield Batch(rows={TABLE: rows}, states=[state])
+                yield Batch(rows={TABLE: rows}, states=[state], touch=True)
                 continue
             state.cursor = {"mode": "history", "history_id": cursor["history_id"]}
             state.last_full_sync_at = ctx.now()
-            yield Batch(rows={TABLE: rows}, sweeps=[Sweep(TABLE, started)], states=[state])
+            yield Batch(rows={TABLE: rows}, sweeps=[Sweep(TABLE, started)], states=[state], touch=True)
             return
 
     def _list_page(self, ctx: SyncContext, token: str | None) -> dict:
@@ -198,8 +198,12 @@ class GmailSource:
                 raise
             return ctx.parse(GmailMessage, raw, where=f"messages.get {message_id}")
 
-        with ThreadPoolExecutor(max_workers=min(ctx.settings.gmail_fetch_workers, len(ids))) as pool:
-            messages = list(pool.map(one, ids))
+        workers = min(ctx.settings.gmail_fetch_workers, len(ids))
+        if workers <= 2:  # a thread pool costs more than it saves for a couple of messages
+            messages = [one(message_id) for message_id in ids]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                messages = list(pool.map(one, ids))
         now = ctx.now()
         rows = [to_row(ctx.user_id, m, now) for m in messages if m is not None]
         return rows, {i for i, m in zip(ids, messages) if m is None}

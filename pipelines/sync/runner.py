@@ -9,7 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pipelines.nango import Connection, NangoClient
 from pipelines.retry import RetryPolicy
 from pipelines.sync import SOURCES, Outcome, SyncSettings, sync_service
-from pipelines.warehouse import Warehouse
+from pipelines.sync.engine import settle
+from pipelines.warehouse import StreamState, Warehouse
+from pipelines.warehouse.writer import GroupWriter
 
 
 def connections_by_user(client: NangoClient) -> dict[str, list[Connection]]:
@@ -21,10 +23,16 @@ def connections_by_user(client: NangoClient) -> dict[str, list[Connection]]:
     return dict(grouped)
 
 
-def sync_user(user_id: str, connections: list[Connection], *, client: NangoClient, warehouse: Warehouse,
-              settings: SyncSettings, policy: RetryPolicy, services: Iterable[str] | None = None) -> list[Outcome]:
-    """Sync each of the user's services; a service without a connection is reported as skipped."""
+def sync_user(user_id: str, connections: list[Connection], *, client: NangoClient,
+              warehouse: Warehouse | GroupWriter, settings: SyncSettings, policy: RetryPolicy,
+              services: Iterable[str] | None = None,
+              states: dict[str, dict[str, StreamState]] | None = None) -> list[Outcome]:
+    """Sync each of the user's services; a service without a connection is reported as skipped.
+
+    `states` are the user's committed stream states by service, when the caller read them already.
+    """
     outcomes = []
+    states = warehouse.load_states(user_id) if states is None else states
     for service, source in SOURCES.items():
         if services is not None and service not in services:
             continue
@@ -37,8 +45,9 @@ def sync_user(user_id: str, connections: list[Connection], *, client: NangoClien
                                             "reconnect it in the dashboard"))
         else:
             outcomes.append(sync_service(source, user_id=user_id, connection=connection, client=client,
-                                         warehouse=warehouse, settings=settings, policy=policy))
-    return outcomes
+                                         warehouse=warehouse, settings=settings, policy=policy,
+                                         state=states.get(service, {})))
+    return [settle(outcome) for outcome in outcomes]
 
 
 def sync_users(user_ids: list[str], *, client: NangoClient, warehouse: Warehouse, settings: SyncSettings,
@@ -49,12 +58,22 @@ def sync_users(user_ids: list[str], *, client: NangoClient, warehouse: Warehouse
     results: dict[str, list[Outcome]] = {}
     wanted = list(services) if services is not None else None
 
-    def one(user_id: str) -> None:
-        results[user_id] = sync_user(user_id, connections.get(user_id, []), client=client, warehouse=warehouse,
-                                     settings=settings, policy=policy, services=wanted)
+    def one(user_id: str, writer: GroupWriter) -> None:
+        results[user_id] = sync_user(user_id, connections.get(user_id, []), client=client, warehouse=writer,
+                                     settings=settings, policy=policy, services=wanted,
+                                     states=states.get(user_id, {}))
         if on_done:
             on_done(user_id, results[user_id])
 
-    with warehouse.session(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(one, user_ids))
+    # With several workers, a short linger lets their commits share a transaction (and its fsync).
+    with warehouse.session(), GroupWriter(warehouse, linger=0.05 if workers > 1 else 0.0) as writer:
+        states = {}
+        for start in range(0, len(user_ids), 500):  # one read for many users, not one per user
+            states.update(warehouse.load_states_of(user_ids[start:start + 500]))
+        if workers <= 1:
+            for user_id in user_ids:
+                one(user_id, writer)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(lambda user_id: one(user_id, writer), user_ids))
     return {user_id: results[user_id] for user_id in user_ids}

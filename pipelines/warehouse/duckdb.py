@@ -21,9 +21,14 @@ log = logging.getLogger(__name__)
 LOCK_WAIT_S = 120.0
 
 
+SMALL_BATCH = 64  # rows; below this, VALUES beat a registered DataFrame
+
+
 class _DuckTransaction(Transaction):
-    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql):
         self.cursor = cursor
+        self.sql = sql
+        self._staged_table = False
 
     def execute(self, sql: str, params: dict | None = None) -> list[tuple]:
         result = self.cursor.execute(sql, params or {})
@@ -34,10 +39,20 @@ class _DuckTransaction(Transaction):
         return int(count)
 
     def stage(self, table: str, columns: list[str], rows: list[dict]) -> None:
-        self.cursor.register("staged", pd.DataFrame.from_records(rows, columns=columns))
+        if len(rows) <= SMALL_BATCH:
+            create, fill = self.sql.render("duck_stage_values.sql", table=table, columns=tuple(columns), rows=len(rows))
+            self.cursor.execute(create)
+            self.cursor.execute(fill, [row[c] for row in rows for c in columns])
+            self._staged_table = True
+        else:
+            self.cursor.register("staged", pd.DataFrame.from_records(rows, columns=columns))
 
     def unstage(self) -> None:
-        self.cursor.unregister("staged")
+        if self._staged_table:
+            self.cursor.execute(self.sql.render("drop_staged.sql")[0])
+            self._staged_table = False
+        else:
+            self.cursor.unregister("staged")
 
 
 class DuckDBWarehouse(Warehouse):
@@ -49,6 +64,8 @@ class DuckDBWarehouse(Warehouse):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._reader_cursors: list[duckdb.DuckDBPyConnection] = []
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({str(self.path)!r})"
@@ -65,8 +82,7 @@ class DuckDBWarehouse(Warehouse):
             with self._lock:
                 self._depth -= 1
                 if self._depth == 0 and self._con is not None:
-                    self._con.close()
-                    self._con = None
+                    self._close_connection()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting while another process holds DuckDB's write lock."""
@@ -76,7 +92,7 @@ class DuckDBWarehouse(Warehouse):
         while True:
             try:
                 con = duckdb.connect(str(self.path))
-                con.execute("SET TimeZone = 'UTC'")
+                con.execute("SET GLOBAL TimeZone = 'UTC'")
                 return con
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -87,22 +103,37 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        # The lock makes this process's writers take turns, so they can share one connection.
         with self._lock, self.session():
-            cursor = self._con.cursor()
-            cursor.execute("SET TimeZone = 'UTC'")
-            cursor.execute("BEGIN TRANSACTION")
+            self._con.execute("BEGIN TRANSACTION")
             try:
-                yield _DuckTransaction(cursor)
-                cursor.execute("COMMIT")
+                yield _DuckTransaction(self._con, self.sql)
+                self._con.execute("COMMIT")
             except BaseException:
-                cursor.execute("ROLLBACK")
+                self._con.execute("ROLLBACK")
                 raise
-            finally:
-                cursor.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        """Reads don't queue behind writers: each thread reads through its own cursor (MVCC)."""
+        with self.session():
+            cursor = getattr(self._readers, "cursor", None)
+            if cursor is None or getattr(self._readers, "connection", None) is not self._con:
+                with self._lock:
+                    cursor = self._con.cursor()
+                    self._reader_cursors.append(cursor)
+                self._readers.cursor, self._readers.connection = cursor, self._con
+            yield _DuckTransaction(cursor, self.sql)
+
+    def _close_connection(self) -> None:
+        for cursor in self._reader_cursors:
+            cursor.close()
+        self._reader_cursors.clear()
+        self._con.close()
+        self._con = None
 
     def close(self) -> None:
         with self._lock:
             if self._con is not None:
-                self._con.close()
-                self._con = None
+                self._close_connection()
                 self._depth = 0

@@ -35,7 +35,7 @@ class _PgTransaction(Transaction):
                 copy.write_row([row[c] for c in columns])
 
     def unstage(self) -> None:
-        self.cursor.execute("DROP TABLE IF EXISTS staged")
+        self.cursor.execute(self.sql.render("drop_staged.sql")[0])
 
 
 class PostgresWarehouse(Warehouse):

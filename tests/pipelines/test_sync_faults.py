@@ -71,7 +71,8 @@ url, key, path, user = sys.argv[1:5]
 warehouse = open_warehouse("duckdb:///" + path, Path("."))
 warehouse.ensure_schema()
 sync_users([user], client=NangoClient(url, key), warehouse=warehouse, policy=RetryPolicy(),
-           settings=SyncSettings(gmail_page_size=10, gmail_fetch_workers=1, asana_reconcile_every=timedelta(0)))
+           settings=SyncSettings(gmail_page_size=10, flush_rows=10, gmail_fetch_workers=1,
+                                 asana_reconcile_every=timedelta(0)))
 """
 
 
@@ -97,7 +98,7 @@ def test_a_killed_backfill_resumes_from_its_checkpoint(make_sandbox, tmp_path, f
     held = warehouse.query("SELECT count(*) FROM raw.gmail_messages")[0][0]
     assert held >= 30  # three pages of ten survived the kill
 
-    outcomes = run_sync(running, warehouse, fast_policy, settings=replace(EAGER, gmail_page_size=10))
+    outcomes = run_sync(running, warehouse, fast_policy, settings=replace(EAGER, gmail_page_size=10, flush_rows=10))
     gmail = next(o for o in outcomes[user] if o.service == "gmail")
     total_pages = -(-len(running.sandbox.world.user(user).mailbox.messages) // 10)
     assert gmail.status == "ok" and gmail.pages <= total_pages - 3  # it resumed, it did not start over

@@ -1,3 +1,3 @@
-SELECT stream, cursor, last_success_at, last_full_sync_at, blocked_until, last_error, updated_at
+SELECT user_id, service, stream, cursor, last_success_at, last_full_sync_at, blocked_until, last_error, updated_at
 FROM raw.sync_state
-WHERE user_id = {{ p('user_id') }} AND service = {{ p('service') }}
+WHERE {{ in_list('user_id', 'user_ids') }}
