@@ -81,7 +81,7 @@ def run_phase(phase: str, url: str, key: str, warehouse_path: str) -> dict:
     warehouse.ensure_schema()
     started, cpu_started = time.perf_counter(), time.process_time()
     results = sync_users(users, client=client, warehouse=warehouse, settings=SyncSettings(), policy=RetryPolicy(),
-                         workers=int(os.environ.get("SYLO_SYNC_WORKERS", "8")))
+                         workers=int(os.environ.get("SYLO_SYNC_WORKERS", "4")))
     seconds = time.perf_counter() - started
     outcomes = [o for outs in results.values() for o in outs]
     failed = [o.message for o in outcomes if o.status != "ok"]
@@ -105,9 +105,14 @@ def measure(users: int, scale: float, with_incremental: bool) -> dict:
             figures["ceiling"] = child("ceiling", url, key, path, pid)
         figures["initial"] = child("initial", url, key, path, pid)
         if with_incremental:
-            changed = httpx.post(url + "/_sandbox/changes", json={"fraction": 0.01}, timeout=120).json()
-            figures["changed"] = sum(len(c) for c in changed["changes"].values())
-            figures["incremental"] = child("incremental", url, key, path, pid)
+            passes = []
+            for _ in range(3):  # each after its own 1% change batch; the median damps this VM's noise
+                changed = httpx.post(url + "/_sandbox/changes", json={"fraction": 0.01}, timeout=120).json()
+                passes.append(child("incremental", url, key, path, pid))
+                passes[-1]["changed"] = sum(len(c) for c in changed["changes"].values())
+            figures["incremental_passes"] = [round(p["seconds"], 2) for p in passes]
+            figures["incremental"] = sorted(passes, key=lambda p: p["seconds"])[1]
+            figures["changed"] = figures["incremental"]["changed"]
         return figures
 
 
@@ -122,6 +127,7 @@ def report(one: dict, four: dict | None) -> dict:
         "initial_vs_ceiling": round(initial_rate / ceiling_rate, 3),
         "changed_records": one.get("changed"), "incremental_s": round(one["incremental"]["seconds"], 2),
         "incremental_vs_initial": round(one["incremental"]["seconds"] / initial["seconds"], 4),
+        "incremental_passes_s": one["incremental_passes"],
         "requests_initial": initial["requests"], "requests_incremental": one["incremental"]["requests"],
         "peak_rss_mb_1x": round(initial["peak_rss_mb"], 1),
         "cpu_s": {phase: {"client": round(one[phase]["client_cpu_s"], 1), "sandbox": round(one[phase]["server_cpu_s"], 1)}
@@ -161,7 +167,7 @@ def main() -> None:
     print(f"  initial / ceiling {summary['initial_vs_ceiling']:.1%}   (target >= 70%)")
     print(f"  incremental       {summary['changed_records']} changes, {summary['incremental_s']} s, "
           f"{summary['requests_incremental']} requests = {summary['incremental_vs_initial']:.2%} of initial "
-          f"(target <= 5%)")
+          f"(target <= 5%; median of passes {summary['incremental_passes_s']} s)")
     print(f"  peak RSS          {summary['peak_rss_mb_1x']} MB at 1x", end="")
     if four:
         print(f", {summary['peak_rss_mb_4x']} MB at 4x ({summary['records_per_user_4x']} records/user): "

@@ -22,7 +22,7 @@ class Person:
 
     @property
     def name(self) -> str:
-        return f"{self.first} {self.last}"
+        return f"{self.first} {self.last}".strip()
 
     @property
     def address(self) -> str:
@@ -148,8 +148,7 @@ def _make_jobs(rng: random.Random, studio: Studio, today: date) -> list[Job]:
     titles = list(studio.vocab["jobs"])
     jobs = []
     for client in studio.clients:
-        for _ in range(1 + (rng.random() < 0.5) + (rng.random() < 0.15)):
-            title = rng.choice(titles)
+        for title in rng.sample(titles, 1 + (rng.random() < 0.5) + (rng.random() < 0.15)):
             start = today - timedelta(days=rng.randint(20, 200))
             end = start + timedelta(days=rng.randint(60, 260))
             label = title[0].upper() + title[1:]

@@ -35,7 +35,7 @@ class SyncSettings:
     asana_reconcile_every: timedelta = timedelta(hours=6)
     xero_full_refresh_every: timedelta = timedelta(days=7)
     gmail_fetch_workers: int = 8
-    gmail_page_size: int = 500
+    gmail_page_size: int = 100  # bounds the rows held per mailbox in flight (and checkpoints often)
     # Small consecutive batches share one transaction (a commit costs an fsync); a backfill still
     # checkpoints about every page.
     flush_rows: int = 100

@@ -22,13 +22,15 @@ log = logging.getLogger(__name__)
 
 
 class GroupWriter:
-    def __init__(self, warehouse: Warehouse, max_group: int = 64, linger: float = 0.0):
+    def __init__(self, warehouse: Warehouse, max_group: int = 128, linger: float = 0.0, max_pending: int = 32):
         self.warehouse = warehouse
         self.max_group = max_group
         self.linger = linger  # how long to wait for company once a batch arrives (seconds)
         self.groups = 0
         self.batches = 0
-        self._queue: queue.Queue[tuple[str, Batch, datetime, Future] | None] = queue.Queue()
+        # Bounded: when the writer falls behind, submitters wait instead of piling rows up in memory.
+        # 32 batches (~3,200 rows) keep groups large enough; 512 measured the same speed, more RSS.
+        self._queue: queue.Queue[tuple[str, Batch, datetime, Future] | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="warehouse-writer", daemon=True)
         self._thread.start()
 
