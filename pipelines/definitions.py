@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from assets.documents import documents
+from assets.models import model_assets
 from assets.raw import raw_assets
 from pipelines.jobs import sync_user_job
 from pipelines.runtime import Runtime
@@ -14,7 +16,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
     embedded = not (settings.warehouse_url or "").startswith("postgres")
     return dg.Definitions(
-        assets=raw_assets,
+        assets=[*raw_assets, *model_assets, documents],
         jobs=[sync_user_job],
         sensors=[connections_sensor],
         schedules=[incremental_sync_schedule],

@@ -6,14 +6,19 @@ The CLI and the Dagster code location both stand on this; nothing here imports D
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from functools import cached_property
 
+from pipelines.export import Exporter
+from pipelines.models import ModelResult, ModelRunner
 from pipelines.nango import NangoClient
+from pipelines.publish import Published, PublishSettings, publish
 from pipelines.retry import RetryPolicy
 from pipelines.sync import Outcome, SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import Warehouse, open_warehouse
 from sylo.appdb import AppDB
+from sylo.export_layout import ExportLayout
 from sylo.settings import Settings
 
 
@@ -53,6 +58,49 @@ class Runtime:
              on_done: Callable[[str, list[Outcome]], None] | None = None) -> dict[str, list[Outcome]]:
         return sync_users(user_ids, client=self.nango, warehouse=self.warehouse, settings=self.sync_settings,
                           policy=self.policy, workers=self.settings.sync_workers, services=services, on_done=on_done)
+
+    @cached_property
+    def exporter(self) -> Exporter:
+        return Exporter(ExportLayout(self.settings.exports))
+
+    @property
+    def publish_settings(self) -> PublishSettings:
+        return PublishSettings(public_url=self.settings.public_url, token_budget=self.settings.context_token_budget,
+                               stale_after=timedelta(hours=self.settings.stale_after_hours))
+
+    def connection_statuses(self, user_ids: list[str]) -> dict[str, dict[str, str]]:
+        """What the app DB knows about each user's connections (integration -> status)."""
+        wanted = set(user_ids)
+        statuses: dict[str, dict[str, str]] = {}
+        for record in self.appdb.connections():
+            if record.user_id in wanted:
+                current = statuses.setdefault(record.user_id, {})
+                if current.get(record.integration) != "connected":  # a live connection beats an old one
+                    current[record.integration] = record.status
+        return statuses
+
+    def compile(self, user_ids: list[str], as_of: datetime, *,
+                on_done: Callable[[Published], None] | None = None) -> tuple[list[ModelResult], list[Published]]:
+        """Rebuild the users' model slices, then export their documents and configs."""
+        if not user_ids:
+            return [], []
+        models = ModelRunner(self.warehouse).run(user_ids, as_of)
+        published = publish(self.warehouse, self.exporter, user_ids, as_of=as_of, settings=self.publish_settings,
+                            connections=self.connection_statuses(user_ids), on_done=on_done,
+                            workers=self.settings.compile_workers)
+        return models, published
+
+    def users_to_refresh(self, results: dict[str, list[Outcome]], as_of: datetime) -> list[str]:
+        """Users whose documents may differ: new data, a failing source, or a new day (relative dates)."""
+        refresh = []
+        for user_id, outcomes in results.items():
+            changed = any(o.totals.added or o.totals.updated or o.totals.deleted or o.status in ("failed", "paused")
+                          for o in outcomes)
+            manifest = self.exporter.manifest(user_id)
+            new_day = manifest is None or not manifest.get("as_of", "").startswith(as_of.date().isoformat())
+            if changed or new_day:
+                refresh.append(user_id)
+        return refresh
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

@@ -124,7 +124,7 @@ def run(user_ids: tuple[str, ...], services: tuple[str, ...]) -> None:
     raise SystemExit(1 if failures else 0)
 
 
-def _run(runtime, user_ids: list[str] | None, services: list[str] | None) -> int:
+def _run(runtime, user_ids: list[str] | None, services: list[str] | None, as_of: datetime | None = None) -> int:
     """Reconcile connections, sync, print progress; return how many service syncs failed."""
     from pipelines.connections import reconcile_connections
     from pipelines.runtime import ConfigurationError
@@ -145,7 +145,32 @@ def _run(runtime, user_ids: list[str] | None, services: list[str] | None) -> int
     click.echo(f"Syncing {len(targets)} user(s) from {runtime.settings.nango_url}"
                + (f" ({len(events)} connection change(s) recorded)" if events else ""))
     results = runtime.sync(targets, services=services, on_done=progress_printer(len(targets)))
+    _export(runtime, results, as_of or datetime.now(timezone.utc), prune=user_ids is None)
     return sum(o.status == "failed" for outcomes in results.values() for o in outcomes)
+
+
+def _export(runtime, results: dict, as_of: datetime, *, prune: bool) -> None:
+    """Rebuild models and documents for the users that need it, then say where the files are."""
+    refresh = runtime.users_to_refresh(results, as_of)
+    models, published = runtime.compile(refresh, as_of)
+    failing = {name: count for m in models for name, count in m.failures.items()}
+    written = [p for p in published if not p.unchanged]
+    click.echo(f"Models: {len(models)} built for {len(refresh)} user(s)"
+               + (f"; FAILING TESTS: {failing}" if failing else "; all tests pass"))
+    removed = runtime.exporter.prune({u.id for u in runtime.appdb.list_users()}) if prune else []
+    click.echo(f"Exports in {runtime.settings.exports}: {len(written)} user(s) written, "
+               f"{len(published) - len(written) + len(results) - len(refresh)} unchanged"
+               + (f", {len(removed)} deleted user(s) removed" if removed else ""))
+    if results:
+        _preview(runtime, next(iter(results)))
+
+
+def _preview(runtime, user_id: str, lines: int = 24) -> None:
+    path = runtime.exporter.layout.context(user_id, "all", "md")
+    if path.exists():
+        click.echo(f"\n--- {path} (first {lines} lines) ---")
+        click.echo("\n".join(path.read_text().splitlines()[:lines]))
+        click.echo("---")
 
 
 @main.command()
@@ -173,7 +198,7 @@ def demo(users: int, seed: int, now_text: str | None, scale: float) -> None:
         ids = world.world.initial_user_ids(users)
         for user in world.world.users():
             runtime.appdb.ensure_user(user.user_id, email=user.studio.owner.email, display_name=user.studio.name)
-        failures = _run(runtime, ids, None)
+        failures = _run(runtime, ids, None, as_of=config.now)
         _print_summary(runtime, world, ids, config.now.date().isoformat())
         click.echo(f"Warehouse: {runtime.warehouse!r}; app DB: {runtime.appdb!r}")
     finally:
@@ -194,6 +219,15 @@ def _print_summary(runtime, world, user_ids: list[str], today: str) -> None:
         click.echo(f"  gmail  {row[1]} messages, {row[2]} unread in the inbox")
         click.echo(f"  asana  {row[3]} active projects, {row[4]} open tasks, {row[5]} overdue")
         click.echo(f"  xero   {row[6]} unpaid invoices, {row[7]} overdue")
+
+
+@main.command()
+def schemas() -> None:
+    """Regenerate the published JSON Schemas of the context documents (schemas/context/)."""
+    from pipelines.documents import write_schemas
+
+    for path in write_schemas():
+        click.echo(f"wrote {path}")
 
 
 def _wait_for_signal() -> None:

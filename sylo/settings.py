@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     nango_timeout_seconds: float = Field(
         60.0, gt=0, description="Read timeout for Nango calls (Nango may retry upstream and refresh tokens first)."
     )
-    sync_workers: int = Field(8, ge=1, description="Users synced in parallel by one process.")
+    sync_workers: int = Field(4, ge=1, description="Users synced in parallel by one process.")
     gmail_fetch_workers: int = Field(8, ge=1, description="Gmail messages fetched in parallel per mailbox (keep <= 10).")
     sync_overlap_seconds: int = Field(
         120, ge=0, description="How far back incremental Asana and Xero polls reach before their cursor."
@@ -54,6 +54,19 @@ class Settings(BaseSettings):
     )
     xero_full_refresh_hours: float = Field(
         168.0, ge=0, description="How often Xero is re-read in full, for edits that don't bump UpdatedDateUTC."
+    )
+    export_dir: Path | None = Field(
+        None, description="Where context documents and MCP configs are exported; default <data_dir>/exports."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="The API's public base URL; MCP configs point at <public_url>/mcp."
+    )
+    context_token_budget: int = Field(8000, ge=500, description="Token budget of all.md (estimated as chars / 4).")
+    stale_after_hours: float = Field(
+        6.0, gt=0, description="A source whose last successful sync is older than this is flagged stale."
+    )
+    compile_workers: int = Field(
+        2, ge=1, description="Processes that render documents when many users are compiled at once."
     )
     n8n_url: str | None = Field(None, description="Base URL of the studio's n8n instance.")
     n8n_auth_header: str = Field(
@@ -69,6 +82,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def exports(self) -> Path:
+        return self.export_dir or Path(self.data_dir) / "exports"
 
     @property
     def env_names(self) -> list[str]:

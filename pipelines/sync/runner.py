@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ def sync_user(user_id: str, connections: list[Connection], *, client: NangoClien
               states: dict[str, dict[str, StreamState]] | None = None) -> list[Outcome]:
     """Sync each of the user's services; a service without a connection is reported as skipped.
 
+    The outcomes may still wait on their final commit: `settle` them (sync_users does).
     `states` are the user's committed stream states by service, when the caller read them already.
     """
     outcomes = []
@@ -47,33 +49,81 @@ def sync_user(user_id: str, connections: list[Connection], *, client: NangoClien
             outcomes.append(sync_service(source, user_id=user_id, connection=connection, client=client,
                                          warehouse=warehouse, settings=settings, policy=policy,
                                          state=states.get(service, {})))
-    return [settle(outcome) for outcome in outcomes]
+    return outcomes
+
+
+class _Settler:
+    """Reports each user once all of their final commits have landed (in whatever thread that is)."""
+
+    def __init__(self, on_done: Callable[[str, list[Outcome]], None] | None):
+        self.on_done = on_done
+        self.results: dict[str, list[Outcome]] = {}
+        self._lock = threading.Lock()
+        self._open = 0
+        self._all_done = threading.Condition(self._lock)
+
+    def add(self, user_id: str, outcomes: list[Outcome]) -> None:
+        waiting = [o for o in outcomes if o.pending is not None]
+        with self._lock:
+            self._open += 1
+        if not waiting:
+            self._finish(user_id, outcomes)
+            return
+        remaining = {"n": len(waiting)}
+
+        def landed(_future) -> None:
+            with self._lock:
+                remaining["n"] -= 1
+                last = remaining["n"] == 0
+            if last:
+                self._finish(user_id, outcomes)
+
+        for outcome in waiting:
+            outcome.pending.future.add_done_callback(landed)
+
+    def _finish(self, user_id: str, outcomes: list[Outcome]) -> None:
+        settled = [settle(outcome) for outcome in outcomes]
+        try:
+            if self.on_done:
+                self.on_done(user_id, settled)
+        finally:
+            with self._lock:
+                self.results[user_id] = settled
+                self._open -= 1
+                self._all_done.notify_all()
+
+    def wait(self) -> None:
+        with self._lock:
+            self._all_done.wait_for(lambda: self._open == 0)
 
 
 def sync_users(user_ids: list[str], *, client: NangoClient, warehouse: Warehouse, settings: SyncSettings,
                policy: RetryPolicy, workers: int = 4, services: Iterable[str] | None = None,
                on_done: Callable[[str, list[Outcome]], None] | None = None) -> dict[str, list[Outcome]]:
-    """Sync users `workers` at a time; `on_done` is called as each user finishes."""
-    connections = connections_by_user(client)
-    results: dict[str, list[Outcome]] = {}
+    """Sync users `workers` at a time; `on_done` is called as each user's sync has fully landed.
+
+    Workers hand each service's final batch to the writer and move on, so the final batches of
+    many users share a commit; a user is reported when all of theirs are durable.
+    """
+    connections = connections_by_user(client) if len(user_ids) > 10 else {
+        user_id: client.list_connections(tags={"end_user_id": user_id}) for user_id in user_ids}
     wanted = list(services) if services is not None else None
-
-    def one(user_id: str, writer: GroupWriter) -> None:
-        results[user_id] = sync_user(user_id, connections.get(user_id, []), client=client, warehouse=writer,
-                                     settings=settings, policy=policy, services=wanted,
-                                     states=states.get(user_id, {}))
-        if on_done:
-            on_done(user_id, results[user_id])
-
-    # With several workers, a short linger lets their commits share a transaction (and its fsync).
-    with warehouse.session(), GroupWriter(warehouse, linger=0.05 if workers > 1 else 0.0) as writer:
+    settler = _Settler(on_done)
+    with warehouse.session(), GroupWriter(warehouse, linger=0.02 if workers > 1 else 0.0) as writer:
         states = {}
         for start in range(0, len(user_ids), 500):  # one read for many users, not one per user
             states.update(warehouse.load_states_of(user_ids[start:start + 500]))
+
+        def one(user_id: str) -> None:
+            settler.add(user_id, sync_user(user_id, connections.get(user_id, []), client=client,
+                                           warehouse=writer, settings=settings, policy=policy, services=wanted,
+                                           states=states.get(user_id, {})))
+
         if workers <= 1:
             for user_id in user_ids:
-                one(user_id, writer)
+                one(user_id)
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(lambda user_id: one(user_id, writer), user_ids))
-    return {user_id: results[user_id] for user_id in user_ids}
+                list(pool.map(one, user_ids))
+        settler.wait()
+    return {user_id: settler.results[user_id] for user_id in user_ids}

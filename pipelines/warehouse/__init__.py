@@ -125,6 +125,7 @@ class SqlFiles:
         self.env = Environment(loader=FileSystemLoader(SQL_DIR), undefined=StrictUndefined, autoescape=False,
                                keep_trailing_newline=True)
         self.env.globals.update(p=self._param, in_list=self._in_list, dialect=dialect)
+        self.env.filters["literal"] = lambda value: "'" + str(value).replace("'", "''") + "'"
 
     def _param(self, name: str) -> str:
         return f"${name}" if self.dialect == "duckdb" else f"%({name})s"
@@ -150,6 +151,16 @@ class Transaction(ABC):
 
     @abstractmethod
     def execute(self, sql: str, params: dict | None = None) -> list[tuple]: ...
+
+    def records(self, sql: str, params: dict | None = None) -> list[dict]:
+        """Run a query and return its rows as dicts keyed by column name."""
+        rows = self.execute(sql, params)
+        names = self.column_names()
+        return [dict(zip(names, row)) for row in rows]
+
+    @abstractmethod
+    def column_names(self) -> list[str]:
+        """Column names of the last query."""
 
     @abstractmethod
     def update(self, sql: str, params: dict | None = None) -> int:

@@ -24,6 +24,9 @@ class _PgTransaction(Transaction):
         self.cursor.execute(sql, params)
         return self.cursor.fetchall() if self.cursor.description else []
 
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.cursor.description or []]
+
     def update(self, sql: str, params: dict | None = None) -> int:
         self.cursor.execute(sql, params)
         return self.cursor.rowcount

@@ -9,6 +9,8 @@ import dagster as dg
 import pytest
 from pydantic import SecretStr
 
+from assets.documents import documents
+from assets.models import model_assets
 from assets.raw import raw_assets
 from pipelines.definitions import build_definitions
 from pipelines.runtime import Runtime
@@ -34,8 +36,14 @@ def runtime(sandbox, tmp_path):
 def test_definitions_load_with_every_part():
     defs = build_definitions(Settings(_env_file=None))
     dg.Definitions.validate_loadable(defs)
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices"}
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices"} <= keys
+    assert {"stg_asana_tasks", "projects", "communications", "tasks", "financials", "context_documents",
+            "mcp_configs"} <= keys
+    # A model's dependencies are its ref()s and source()s.
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("stg_asana_tasks")).parent_keys} == {"asana_tasks"}
+    assert dg.AssetKey("int_project_clients") in graph.get(dg.AssetKey("projects")).parent_keys
     assert defs.resolve_job_def("sync_user").partitions_def.name == "users"
     assert defs.resolve_sensor_def("connections_sensor") and defs.resolve_schedule_def("incremental_sync_schedule")
 
@@ -94,3 +102,21 @@ def test_the_schedule_requests_one_run_per_user():
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 25, 9, 30))
         requests = list(incremental_sync_schedule(context))
     assert [(r.partition_key, r.run_key) for r in requests] == [("u_a", "u_a:20261125T0930"), ("u_b", "u_b:20261125T0930")]
+
+
+def test_a_partition_runs_end_to_end_to_exported_documents(sandbox, runtime):
+    user = sandbox.user_ids()[0]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", [user])
+        result = dg.materialize([*raw_assets, *model_assets, documents], partition_key=user, instance=instance,
+                                resources={"runtime": runtime})
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    materializations = {e.event_specific_data.materialization.asset_key.to_user_string():
+                        e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
+    preview = materializations["context_documents"]["preview"].value
+    assert preview.startswith("# Studio briefing") and user in preview
+    assert materializations["tasks"]["dagster/row_count"].value > 0
+    assert runtime.exporter.layout.context(user, "financials", "json").exists()
+    assert runtime.exporter.layout.mcp(user, "cursor").exists()

@@ -1,0 +1,17 @@
+{{ config(materialized='table') }}
+-- Money per currency: what clients owe (and how much of it is late), what the studio owes,
+-- and the cash sales invoices should bring in over the next 30 days.
+SELECT
+    user_id,
+    currency,
+    coalesce(sum(amount_due) FILTER (WHERE kind = 'invoice' AND status = 'AUTHORISED'), 0) AS receivables_outstanding,
+    coalesce(sum(amount_due) FILTER (WHERE kind = 'invoice' AND overdue), 0) AS receivables_overdue,
+    count(*) FILTER (WHERE kind = 'invoice' AND overdue) AS overdue_invoices,
+    coalesce(sum(amount_due) FILTER (WHERE kind = 'bill' AND status = 'AUTHORISED'), 0) AS bills_due,
+    coalesce(sum(amount_due) FILTER (WHERE kind = 'bill' AND overdue), 0) AS bills_overdue,
+    coalesce(sum(amount_due) FILTER (WHERE kind = 'invoice' AND status = 'AUTHORISED' AND NOT overdue
+                                     AND due_on <= {{ today() }} + 30), 0) AS cash_expected_30_days,
+    count(*) FILTER (WHERE kind = 'invoice' AND status = 'DRAFT') AS draft_invoices
+FROM {{ ref('invoices') }}
+WHERE currency IS NOT NULL
+GROUP BY user_id, currency

@@ -1,0 +1,2 @@
+DROP VIEW IF EXISTS {{ relation }};
+CREATE VIEW {{ relation }} AS {{ select }};

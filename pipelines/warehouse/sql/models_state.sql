@@ -1,0 +1,1 @@
+SELECT name, digest FROM meta.model_state
