@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -36,4 +36,27 @@ connection_events = Table(
     Column("dedupe_key", String(255)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("dedupe_key", name="uq_connection_events_dedupe_key"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False),  # SHA-256 hex; the token itself is never stored
+    Column("label", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+)
+
+signing_secrets = Table(
+    "signing_secrets", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("ciphertext", Text, nullable=False),  # sylo.keyring format, AAD bound to user and row id
+    Column("key_id", String(32), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),  # set when rotated out: the grace period's end
+    Column("revoked_at", DateTime(timezone=True)),
 )

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sylo.appdb.schema import connection_events, connections, users
+from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
+from sylo.keyring import Keyring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+TOKEN_PREFIX = "sylo_"
+SECRET_PREFIX = "whsec_"  # Standard Webhooks: whsec_ + base64 of the key bytes
+REENCRYPT_BATCH = 500
+
+# Built once: every API request runs it, and SQLAlchemy then reuses the compiled form.
+_TOKEN_OWNER = select(api_tokens.c.user_id).where(
+    api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
+
+
 class UserExists(Exception):
+    pass
+
+
+class UnknownUser(LookupError):
     pass
 
 
@@ -48,6 +66,38 @@ class ConnectionEvent:
     kind: str
     source: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token's record; the token itself exists only in the caller's hands."""
+    id: str
+    user_id: str
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SecretInfo:
+    """A signing secret's record, without the secret."""
+    id: str
+    user_id: str
+    key_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A new user with the API token and signing secret to hand over once."""
+    user: User
+    token: TokenInfo
+    api_token: str = field(repr=False)
+    secret: SecretInfo
+    signing_secret: str = field(repr=False)
 
 
 def now() -> datetime:
@@ -90,6 +140,12 @@ class AppDB:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> "AppDB":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
     # -- users ---------------------------------------------------------------------------------
 
     def create_user(self, user_id: str, email: str | None = None, display_name: str | None = None) -> User:
@@ -113,6 +169,113 @@ class AppDB:
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
             return [User(*row) for row in conn.execute(select(users).order_by(users.c.id))]
+
+    def create_user_with_credentials(self, user_id: str, email: str | None, keyring: Keyring,
+                                     display_name: str | None = None) -> Credentials:
+        """User, API token and signing secret in one transaction: all of them or none."""
+        user = User(user_id, email, display_name, now())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(users).values(id=user.id, email=email, display_name=display_name,
+                                                  created_at=user.created_at))
+                token_info, token = _insert_token(conn, user_id, None, user.created_at)
+                secret_info, secret = _insert_secret(conn, user_id, keyring, user.created_at)
+        except IntegrityError as exc:
+            raise UserExists(f"a user with id {user_id!r} or email {email!r} already exists") from exc
+        return Credentials(user, token_info, token, secret_info, secret)
+
+    # -- API tokens ----------------------------------------------------------------------------
+
+    def issue_token(self, user_id: str, label: str | None = None) -> tuple[TokenInfo, str]:
+        """A new API token; only its hash is stored, so the returned string is the only copy."""
+        with self.engine.begin() as conn:
+            _require_user(conn, user_id)
+            return _insert_token(conn, user_id, label, now())
+
+    def user_for_token(self, token: str) -> str | None:
+        """The user a live token belongs to, by one indexed lookup of its hash."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            return conn.execute(_TOKEN_OWNER, {"token_hash": hash_token(token)}).scalar()
+
+    def tokens(self, user_id: str) -> list[TokenInfo]:
+        query = select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.created_at)
+        with self.engine.connect() as conn:
+            return [_token_info(row) for row in conn.execute(query)]
+
+    def revoke_token(self, token_id: str, user_id: str | None = None) -> bool:
+        """Revoke a live token; False when there is none with that id (for that user)."""
+        query = update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        if user_id is not None:
+            query = query.where(api_tokens.c.user_id == user_id)
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(revoked_at=now())).rowcount > 0
+
+    # -- signing secrets -----------------------------------------------------------------------
+
+    def add_signing_secret(self, user_id: str, keyring: Keyring) -> tuple[SecretInfo, str]:
+        """A new signing secret beside any live ones, encrypted under the newest key."""
+        with self.engine.begin() as conn:
+            _require_user(conn, user_id)
+            return _insert_secret(conn, user_id, keyring, now())
+
+    def rotate_signing_secret(self, user_id: str, keyring: Keyring, grace: timedelta) -> tuple[SecretInfo, str]:
+        """A new secret; the live ones stay valid for `grace`, so senders can switch without a gap."""
+        at = now()
+        ends = at + grace
+        with self.engine.begin() as conn:
+            _require_user(conn, user_id)
+            conn.execute(update(signing_secrets).where(
+                signing_secrets.c.user_id == user_id, signing_secrets.c.revoked_at.is_(None),
+                or_(signing_secrets.c.expires_at.is_(None), signing_secrets.c.expires_at > ends),
+            ).values(expires_at=ends))
+            return _insert_secret(conn, user_id, keyring, at)
+
+    def signing_secrets(self, user_id: str, keyring: Keyring, at: datetime | None = None) -> list[str]:
+        """The user's valid secrets in clear, newest first: a signature under any of them passes."""
+        at = at or now()
+        query = (select(signing_secrets.c.id, signing_secrets.c.ciphertext)
+                 .where(signing_secrets.c.user_id == user_id, signing_secrets.c.revoked_at.is_(None),
+                        or_(signing_secrets.c.expires_at.is_(None), signing_secrets.c.expires_at > at))
+                 .order_by(signing_secrets.c.created_at.desc()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [keyring.decrypt(row.ciphertext, secret_aad(user_id, row.id)).decode() for row in rows]
+
+    def signing_secret_infos(self, user_id: str) -> list[SecretInfo]:
+        """Every secret record of a user, newest first, without the secrets."""
+        query = (select(signing_secrets).where(signing_secrets.c.user_id == user_id)
+                 .order_by(signing_secrets.c.created_at.desc()))
+        with self.engine.connect() as conn:
+            return [_secret_info(row) for row in conn.execute(query)]
+
+    def revoke_signing_secret(self, secret_id: str, user_id: str | None = None) -> bool:
+        query = update(signing_secrets).where(signing_secrets.c.id == secret_id,
+                                              signing_secrets.c.revoked_at.is_(None))
+        if user_id is not None:
+            query = query.where(signing_secrets.c.user_id == user_id)
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(revoked_at=now())).rowcount > 0
+
+    def reencrypt(self, keyring: Keyring, batch_size: int = REENCRYPT_BATCH) -> int:
+        """Move every secret under the newest key, batch by batch, so older keys can be dropped."""
+        current = keyring.current_key_id
+        stale = (select(signing_secrets.c.id, signing_secrets.c.user_id, signing_secrets.c.key_id,
+                        signing_secrets.c.ciphertext)
+                 .where(signing_secrets.c.key_id != current).order_by(signing_secrets.c.id).limit(batch_size))
+        moved = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(stale).all()
+                for row in rows:
+                    aad = secret_aad(row.user_id, row.id)
+                    ciphertext = keyring.encrypt(keyring.decrypt(row.ciphertext, aad), aad)
+                    moved += conn.execute(update(signing_secrets).where(
+                        signing_secrets.c.id == row.id, signing_secrets.c.key_id == row.key_id,
+                    ).values(ciphertext=ciphertext, key_id=current)).rowcount
+            if len(rows) < batch_size:
+                return moved
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -152,6 +315,53 @@ class AppDB:
                  .where(connection_events.c.id > last_id).order_by(connection_events.c.id).limit(limit))
         with self.engine.connect() as conn:
             return [ConnectionEvent(*row) for row in conn.execute(query)]
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex: tokens carry 256 random bits, so a slow password hash would add cost, not safety."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def secret_aad(user_id: str, secret_id: str) -> bytes:
+    """Binds a ciphertext to its row, so one copied to another user or row fails to decrypt."""
+    return f"signing_secret:{user_id}:{secret_id}".encode()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _token_info(row) -> TokenInfo:
+    return TokenInfo(row.id, row.user_id, row.label, _utc(row.created_at), _utc(row.last_used_at),
+                     _utc(row.revoked_at))
+
+
+def _secret_info(row) -> SecretInfo:
+    return SecretInfo(row.id, row.user_id, row.key_id, _utc(row.created_at), _utc(row.expires_at),
+                      _utc(row.revoked_at))
+
+
+def _require_user(conn: Connection, user_id: str) -> None:
+    if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+        raise UnknownUser(f"no user with id {user_id!r}")
+
+
+def _insert_token(conn: Connection, user_id: str, label: str | None, at: datetime) -> tuple[TokenInfo, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    info = TokenInfo(f"tok_{secrets.token_hex(6)}", user_id, label, at, None, None)
+    conn.execute(insert(api_tokens).values(id=info.id, user_id=user_id, token_hash=hash_token(token), label=label,
+                                           created_at=at))
+    return info, token
+
+
+def _insert_secret(conn: Connection, user_id: str, keyring: Keyring, at: datetime) -> tuple[SecretInfo, str]:
+    secret = SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode()
+    info = SecretInfo(f"sec_{secrets.token_hex(6)}", user_id, keyring.current_key_id, at, None, None)
+    conn.execute(insert(signing_secrets).values(
+        id=info.id, user_id=user_id, key_id=info.key_id, created_at=at,
+        ciphertext=keyring.encrypt(secret.encode(), secret_aad(user_id, info.id))))
+    return info, secret
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
