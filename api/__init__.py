@@ -1,1 +1,62 @@
-"""The Flask API."""
+"""The Flask API: agents read their context documents and talk MCP here.
+
+`create_app()` only wires: settings, the app DB, the export, blueprints, error handling and
+metrics. `gunicorn 'api:create_app()'` serves it in production (see `gunicorn.conf.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Flask
+
+from api import context, mcp, ops, openapi, problems
+from api.documents import DocumentStore
+from sylo.appdb import AppDB
+from sylo.settings import Settings
+
+
+@dataclass
+class Sylo:
+    """Everything a request handler needs, built once per process."""
+
+    settings: Settings
+    appdb: AppDB
+    documents: DocumentStore
+    version: str
+    extra_tools: list = field(default_factory=list)
+
+    @cached_property
+    def _redis(self):
+        import redis
+
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    def redis(self):
+        return self._redis
+
+
+def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> Flask:
+    """Build the API for `settings` (default: from the environment)."""
+    settings = settings or Settings()
+    appdb = appdb or AppDB.from_settings(settings)
+    appdb.migrate()
+    settings.exports.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app.json.sort_keys = False
+    app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
+    for blueprint in (context.bp, mcp.bp, ops.bp, openapi.bp):
+        app.register_blueprint(blueprint)
+    problems.register(app)
+    ops.instrument(app)
+    return app
+
+
+def _version() -> str:
+    try:
+        return version("sylo")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -237,5 +237,227 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
+# -- users, tokens, signing secrets and the keyring -------------------------------------------
+
+
+def _clear_errors(command):
+    """Known failures (unknown user, duplicate user, keyring problems) exit 1 with one clear line."""
+    import functools
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from sylo.appdb.store import UnknownUser, UserExists
+        from sylo.keyring import KeyringError
+
+        try:
+            return command(*args, **kwargs)
+        except (UnknownUser, UserExists, KeyringError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return run
+
+
+def _appdb(settings: Settings):
+    """The app DB, migrated: these commands may be the first thing run on a fresh data dir."""
+    from sylo.appdb import AppDB
+
+    appdb = AppDB.from_settings(settings)
+    appdb.migrate()
+    return appdb
+
+
+def _check_user_id(_ctx, _param, value: str | None) -> str | None:
+    from sylo.export_layout import USER_ID
+
+    if value is not None and not USER_ID.match(value):
+        raise click.BadParameter("use up to 100 letters, digits, _ or -, starting with a letter or digit")
+    return value
+
+
+def _user_id_from(email: str) -> str:
+    """A readable, unlikely-to-collide id: the email's local part as a slug, plus a random suffix."""
+    import re
+    import secrets
+
+    slug = re.sub(r"[^a-z0-9]+", "-", email.split("@", 1)[0].lower()).strip("-")[:40] or "user"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+def _show_once(values: dict[str, str], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(values))
+        return
+    click.echo("\n".join(lines))
+    click.echo("Shown only this once: Sylo keeps just a hash or an encrypted copy. Store it safely now.")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+@main.group("users")
+def users_group() -> None:
+    """Create users and manage their API tokens and signing secrets."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True, help="The user's email address (unique).")
+@click.option("--id", "user_id", callback=_check_user_id, help="User id; default: from the email plus a random suffix.")
+@click.option("--name", default=None, help="Display name.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_clear_errors
+def users_create(email: str, user_id: str | None, name: str | None, as_json: bool) -> None:
+    """Create a user with an API token and a signing secret, each shown once."""
+    from sylo.keyring import Keyring
+
+    if "@" not in email.strip("@"):
+        raise click.BadParameter(f"not an email address: {email!r}", param_hint="--email")
+    settings = _settings()
+    keyring = Keyring.from_settings(settings)
+    with _appdb(settings) as appdb:
+        made = appdb.create_user_with_credentials(user_id or _user_id_from(email), email, keyring, name)
+    _show_once({"user_id": made.user.id, "email": email, "api_token": made.api_token, "token_id": made.token.id,
+                "signing_secret": made.signing_secret, "secret_id": made.secret.id}, as_json,
+               [f"Created user {made.user.id} ({email}).",
+                f"API token {made.token.id}:       {made.api_token}",
+                f"Signing secret {made.secret.id}:  {made.signing_secret}"])
+
+
+@users_group.command("token")
+@click.argument("user_id")
+@click.option("--label", default=None, help="What the token is for, such as the agent that uses it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@_clear_errors
+def users_token(user_id: str, label: str | None, as_json: bool) -> None:
+    """Issue a new API token for a user, shown once."""
+    with _appdb(_settings()) as appdb:
+        info, token = appdb.issue_token(user_id, label)
+    _show_once({"user_id": user_id, "api_token": token, "token_id": info.id}, as_json,
+               [f"API token {info.id} for {user_id}: {token}"])
+
+
+@users_group.command("tokens")
+@click.argument("user_id")
+@_clear_errors
+def users_tokens(user_id: str) -> None:
+    """List a user's API tokens (ids and labels; tokens themselves are never stored)."""
+    with _appdb(_settings()) as appdb:
+        if appdb.get_user(user_id) is None:
+            raise click.ClickException(f"no user with id {user_id!r}")
+        tokens = appdb.tokens(user_id)
+    for token in tokens:
+        state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "live"
+        click.echo(f"{token.id}  created {_when(token.created_at)}  {state}  {token.label or ''}".rstrip())
+    if not tokens:
+        click.echo(f"{user_id} has no API tokens; issue one with `sylo users token {user_id}`.")
+
+
+@users_group.command("revoke-token")
+@click.argument("token_id")
+@_clear_errors
+def users_revoke_token(token_id: str) -> None:
+    """Revoke an API token: requests carrying it are refused from now on."""
+    with _appdb(_settings()) as appdb:
+        if not appdb.revoke_token(token_id):
+            raise click.ClickException(f"no live API token with id {token_id!r}")
+    click.echo(f"Revoked {token_id}.")
+
+
+@users_group.command("secret")
+@click.argument("user_id")
+@click.option("--rotate", is_flag=True, help="Issue a new signing secret; the current ones expire after the grace.")
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=24.0, show_default=True,
+              help="How long the previous secrets keep verifying after --rotate.")
+@click.option("--json", "as_json", is_flag=True, help="With --rotate: print one JSON object instead of text.")
+@_clear_errors
+def users_secret(user_id: str, rotate: bool, grace_hours: float, as_json: bool) -> None:
+    """Show a user's signing secrets (ids and validity only), or rotate them with --rotate."""
+    from datetime import timedelta
+
+    from sylo.keyring import Keyring
+
+    settings = _settings()
+    with _appdb(settings) as appdb:
+        if not rotate:
+            if appdb.get_user(user_id) is None:
+                raise click.ClickException(f"no user with id {user_id!r}")
+            for info in appdb.signing_secret_infos(user_id):
+                state = (f"revoked {_when(info.revoked_at)}" if info.revoked_at
+                         else f"expires {_when(info.expires_at)}" if info.expires_at else "live")
+                click.echo(f"{info.id}  created {_when(info.created_at)}  {state}  key {info.key_id}")
+            return
+        info, secret = appdb.rotate_signing_secret(user_id, Keyring.from_settings(settings),
+                                                   timedelta(hours=grace_hours))
+    _show_once({"user_id": user_id, "signing_secret": secret, "secret_id": info.id}, as_json,
+               [f"Signing secret {info.id} for {user_id}: {secret}",
+                f"Previous secrets keep verifying for {grace_hours:g} hour(s)."])
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """List users."""
+    with _appdb(_settings()) as appdb:
+        found = appdb.list_users()
+    for user in found:
+        click.echo(f"{user.id}  {user.email or '-'}  {user.display_name or ''}".rstrip())
+    if not found:
+        click.echo("No users yet; create one with `sylo users create --email ...`.")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage the keyring that encrypts secrets at rest (SYLO_ENCRYPTION_KEYS)."""
+
+
+@keys_group.command("generate")
+@click.option("--id", "key_id", default=None, help="Key id (1-32 of A-Z a-z 0-9 _ -); default: k<date>-<random>.")
+@_clear_errors
+def keys_generate(key_id: str | None) -> None:
+    """Print a new keyring entry to prepend to SYLO_ENCRYPTION_KEYS."""
+    from sylo.keyring import generate_entry
+
+    click.echo(generate_entry(key_id))
+    click.echo("Prepend it to SYLO_ENCRYPTION_KEYS (newest first), restart Sylo, then run `sylo keys reencrypt`.",
+               err=True)
+
+
+@keys_group.command("reencrypt")
+@_clear_errors
+def keys_reencrypt() -> None:
+    """Re-encrypt every stored secret under the newest key, so older keys can be removed."""
+    from sylo.keyring import Keyring
+
+    settings = _settings()
+    keyring = Keyring.from_settings(settings)
+    with _appdb(settings) as appdb:
+        moved = appdb.reencrypt(keyring)
+    click.echo(f"Re-encrypted {moved} secret(s); everything is now under key {keyring.current_key_id!r}.")
+    if len(keyring.key_ids) > 1:
+        click.echo(f"Keys {', '.join(repr(k) for k in keyring.key_ids[1:])} can now be removed "
+                   "from SYLO_ENCRYPTION_KEYS.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 behind a proxy).")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: SYLO_API_WORKERS].")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the API (context documents, MCP) with gunicorn."""
+    import os
+    import shutil
+    import sys
+
+    settings = _settings()
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        raise click.ClickException("gunicorn is not installed in this environment (pip install -e .)")
+    args = [gunicorn, "-c", "python:sylo.gunicorn_conf", "--bind", f"{host}:{port}",
+            "--workers", str(workers or settings.api_workers), "api:create_app()"]
+    click.echo(f"Serving the API on http://{host}:{port} (MCP at /mcp, health at /healthz)", err=True)
+    os.execv(gunicorn, args)
+
+
 if __name__ == "__main__":
     main()

@@ -76,7 +76,21 @@ class Settings(BaseSettings):
         None, description="Header value n8n's Header Auth credential checks (a long random string)."
     )
 
-    @field_validator("nango_webhook_keys", mode="before")
+    redis_url: str | None = Field(
+        None, description="redis://... for shared API state (replay guard, rate limits); none: in-process."
+    )
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keyring for secrets at rest: comma-separated <key id>:<base64 32-byte key>, newest first. "
+                    "Empty: a key is generated once at <data_dir>/encryption.key.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser Origins allowed to call /mcp, comma-separated; the public URL's origin is always allowed.",
+    )
+    api_workers: int = Field(2, ge=1, description="gunicorn worker processes started by `sylo serve`.")
+
+    @field_validator("nango_webhook_keys", "encryption_keys", "allowed_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,0 +1,132 @@
+"""`/v1/context` and `/v1/mcp/config`: the caller's exported documents and MCP client configs."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, request, url_for
+from werkzeug.datastructures import MIMEAccept
+
+from api.auth import authenticate, bearer_token
+from api.documents import CLIENTS, FORMATS, KINDS
+from api.problems import Problem
+from pipelines import mcp_configs
+
+bp = Blueprint("context", __name__)
+
+# Media types an Accept header may name for each format, best first.
+ACCEPTED = {"md": ("text/markdown", "text/plain"), "json": ("application/json",),
+            "yaml": ("application/yaml", "application/x-yaml", "text/yaml")}
+
+
+def _sylo():
+    return current_app.extensions["sylo"]
+
+
+@bp.get("/v1/context")
+def list_documents() -> Response:
+    """List the caller's documents with links to each."""
+    user_id = authenticate()
+    store = _sylo().documents
+    manifest = store.manifest(user_id) or {}
+    documents = [{"name": doc.name, "kind": doc.kind, "format": doc.format, "title": doc.title,
+                  "media_type": doc.media_type, "bytes": doc.bytes, "generated_at": doc.generated_at,
+                  "url": url_for("context.get_document", name=doc.name, _external=True)}
+                 for doc in store.documents(user_id)]
+    body = {"user_id": user_id, "as_of": manifest.get("as_of"), "documents": documents,
+            "kinds": list(KINDS), "formats": list(FORMATS)}
+    if not documents:
+        body["note"] = "Nothing exported yet: connect a service and let the pipeline run."
+    response = current_app.json.response(body)
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Vary"] = "Authorization"
+    return response
+
+
+@bp.get("/v1/context/<name>")
+def get_document(name: str) -> Response:
+    """Serve one exported document, by extension or by the Accept header."""
+    user_id = authenticate()
+    kind, dot, ext = name.partition(".")
+    if kind not in KINDS:
+        raise Problem(404, "unknown-document", "Unknown document",
+                      f"There is no document called {name!r}; kinds are {', '.join(KINDS)} "
+                      f"and formats {', '.join(FORMATS)}, e.g. /v1/context/all.md.")
+    if dot and ext not in FORMATS:
+        raise Problem(404, "unknown-format", "Unknown format",
+                      f"Documents come as {', '.join(FORMATS)}; {ext!r} is not one of them.")
+    fmt = ext if dot else _negotiate(request.accept_mimetypes)
+    store = _sylo().documents
+    etag = store.etag(user_id, kind, fmt)
+    if etag is None:
+        raise Problem(404, "not-exported", "Not exported yet",
+                      f"{kind}.{fmt} has not been exported for you yet: connect a service and let the pipeline run.")
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache",
+               "Vary": "Authorization" if dot else "Authorization, Accept"}
+    if _matches(request.headers.get("If-None-Match"), etag):
+        return Response(status=304, headers=headers)
+    document = store.read(user_id, kind, fmt)
+    if document is None:  # removed between the stat and the read
+        raise Problem(404, "not-exported", "Not exported yet", f"{kind}.{fmt} is no longer exported.")
+    headers["ETag"] = document.etag
+    return Response(document.body, status=200, headers=headers, content_type=document.media_type)
+
+
+@bp.get("/v1/mcp/config")
+def mcp_config() -> Response:
+    """One MCP client's config for the caller, pointing at this server."""
+    authenticate()
+    client = request.args.get("client", "")
+    variant = request.args.get("variant", "shareable")
+    if client not in CLIENTS:
+        raise Problem(400, "unknown-client", "Unknown MCP client",
+                      f"Pass ?client= one of {', '.join(CLIENTS)}.", clients=list(CLIENTS))
+    if variant not in ("shareable", "personal"):
+        raise Problem(400, "unknown-variant", "Unknown variant",
+                      "variant is 'shareable' (the token as a variable reference, safe to commit) "
+                      "or 'personal' (your token written in, for your own user-scope file).")
+    document = mcp_configs.config(client, public_url())
+    if variant == "personal":
+        document = _inline_token(document, bearer_token() or "")
+    response = Response(json.dumps(document, indent=2) + "\n", content_type="application/json")
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Content-Disposition"] = f'inline; filename="{client}.json"'
+    return response
+
+
+def public_url() -> str:
+    """SYLO_PUBLIC_URL when the operator set it, else the URL this request came in on."""
+    settings = _sylo().settings
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url
+    return request.host_url.rstrip("/")
+
+
+def _inline_token(document: dict, token: str) -> dict:
+    text = json.dumps(document)
+    for reference in ("${SYLO_API_TOKEN}", "${env:SYLO_API_TOKEN}", "${input:sylo-api-token}"):
+        text = text.replace(reference, token)
+    inlined = json.loads(text)
+    inlined.pop("inputs", None)  # VS Code no longer needs to prompt for it
+    return inlined
+
+
+def _negotiate(accept: MIMEAccept) -> str:
+    if not accept:
+        return "md"
+    offers = [media for fmt in FORMATS for media in ACCEPTED[fmt]]
+    best = accept.best_match(offers)
+    if best is None:
+        raise Problem(406, "not-acceptable", "Not Acceptable",
+                      "Documents come as text/markdown, application/json or application/yaml.")
+    return next(fmt for fmt in FORMATS if best in ACCEPTED[fmt])
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 asks of If-None-Match."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return etag in candidates

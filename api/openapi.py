@@ -1,0 +1,160 @@
+"""`GET /openapi.json`: the HTTP contract, written to match what the routes do (schemathesis checks it)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from api.context import public_url
+from api.documents import CLIENTS, FORMATS, KINDS
+
+bp = Blueprint("openapi", __name__)
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_CONTENT = {"application/problem+json": {"schema": PROBLEM}}
+RPC_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/JsonRpcResponse"}}}
+
+
+def problem(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": PROBLEM_CONTENT}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+UNAUTHORIZED = problem("Missing, unknown or revoked API token.",
+                       {"WWW-Authenticate": {"schema": {"type": "string"}}})
+RPC_ERROR = {"content": RPC_CONTENT}
+
+PATHS = {
+    "/v1/context": {"get": {
+        "summary": "List the caller's context documents", "operationId": "listDocuments",
+        "security": [{"bearer": []}],
+        "responses": {"200": {"description": "The caller's exported documents, with links.",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DocumentList"}}}},
+                      "401": UNAUTHORIZED}}},
+    "/v1/context/{name}": {"get": {
+        "summary": "Read one context document", "operationId": "getDocument",
+        "description": "`<kind>.<md|json|yaml>`, or `<kind>` alone with the format chosen by `Accept`. "
+                       "Strong ETag; send `If-None-Match` to revalidate.",
+        "security": [{"bearer": []}],
+        "parameters": [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+             "examples": {"briefing": {"value": "all.md"}, "negotiated": {"value": "financials"}}},
+            {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "The document.",
+                    "headers": {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}},
+                    "content": {"text/markdown": {"schema": {"type": "string"}},
+                                "application/json": {"schema": {"type": "object"}},
+                                "application/yaml": {"schema": {"type": "string"}}}},
+            "304": {"description": "Not modified since the ETag in If-None-Match.",
+                    "headers": {"ETag": {"schema": {"type": "string"}}}},
+            "401": UNAUTHORIZED,
+            "404": problem("Unknown kind or format, or not exported yet for this user."),
+            "406": problem("Accept names no format documents come in.")}}},
+    "/v1/mcp/config": {"get": {
+        "summary": "An MCP client's config for the caller", "operationId": "getMcpConfig",
+        "security": [{"bearer": []}],
+        "parameters": [
+            {"name": "client", "in": "query", "required": True, "schema": {"type": "string", "enum": list(CLIENTS)}},
+            {"name": "variant", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["shareable", "personal"], "default": "shareable"},
+             "description": "shareable: the token as a variable reference; personal: the caller's token written in."}],
+        "responses": {"200": {"description": "The config, in the client's own format.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "400": problem("Missing or unknown client or variant."),
+                      "401": UNAUTHORIZED}}},
+    "/mcp": {
+        "post": {
+            "summary": "MCP Streamable HTTP endpoint (JSON responses, no sessions)", "operationId": "mcp",
+            "description": "Handshake era (initialize, up to 2025-11-25) and 2026-07-28 (server/discover, "
+                           "per-request _meta) on one endpoint.",
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/JsonRpcMessage"}}}},
+            "responses": {
+                "200": {"description": "A JSON-RPC result, or an error (handshake era, and modern errors "
+                                       "that keep HTTP 200).", **RPC_ERROR},
+                "202": {"description": "A notification or response was accepted."},
+                "400": {"description": "Unparseable JSON, a batch, a malformed message, or a modern-era error "
+                                       "(-32602, -32020, -32022).", **RPC_ERROR},
+                "401": {"description": "Missing, unknown or revoked API token.",
+                        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, **RPC_ERROR},
+                "403": {"description": "Origin not in the allow-list.", **RPC_ERROR},
+                "404": {"description": "Modern era: method not found (-32601).", **RPC_ERROR},
+                "406": {"description": "Accept allows no JSON.", **RPC_ERROR},
+                "413": {"description": "Message larger than 1 MiB.", **RPC_ERROR},
+                "415": {"description": "Content-Type is not application/json.", **RPC_ERROR}}},
+        "get": {"summary": "Not offered: no server-to-client stream", "operationId": "mcpGet",
+                "responses": {"405": problem("Only POST.", {"Allow": {"schema": {"type": "string"}}})}},
+        "delete": {"summary": "Not offered: no sessions", "operationId": "mcpDelete",
+                   "responses": {"405": problem("Only POST.", {"Allow": {"schema": {"type": "string"}}})}}},
+    "/healthz": {"get": {
+        "summary": "Health of the export folder, the app DB and Redis", "operationId": "healthz",
+        "responses": {"200": {"description": "Everything answers.",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+                      "503": {"description": "A check failed; `checks` says which.",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics", "operationId": "metrics",
+        "responses": {"200": {"description": "Text exposition format.",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {
+        "summary": "This document", "operationId": "openapi",
+        "responses": {"200": {"description": "OpenAPI 3.1.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+}
+
+SCHEMAS = {
+    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
+                "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                               "status": {"type": "integer"}, "detail": {"type": "string"},
+                               "instance": {"type": "string"}}},
+    "DocumentList": {"type": "object", "required": ["user_id", "documents", "kinds", "formats"], "properties": {
+        "user_id": {"type": "string"}, "as_of": {"type": ["string", "null"]},
+        "kinds": {"type": "array", "items": {"enum": list(KINDS)}},
+        "formats": {"type": "array", "items": {"enum": list(FORMATS)}},
+        "note": {"type": "string"},
+        "documents": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "format", "url"],
+                                                 "properties": {
+            "name": {"type": "string"}, "kind": {"enum": list(KINDS)}, "format": {"enum": list(FORMATS)},
+            "title": {"type": "string"}, "media_type": {"type": "string"}, "bytes": {"type": "integer"},
+            "generated_at": {"type": ["string", "null"]}, "url": {"type": "string"}}}}}},
+    "JsonRpcMessage": {
+        "description": "One JSON-RPC 2.0 message: a request (id and method), a notification (method, no id) "
+                       "or a response (id with result or error). Batches are refused.",
+        "type": "object", "properties": {
+            "jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer"]}, "method": {"type": "string"},
+            "params": {"type": "object"}, "result": {}, "error": {}},
+        "anyOf": [{"required": ["jsonrpc", "method"]}, {"required": ["jsonrpc", "id", "result"]},
+                  {"required": ["jsonrpc", "id", "error"]}]},
+    "JsonRpcResponse": {"type": "object", "required": ["jsonrpc", "id"], "properties": {
+        "jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]}, "result": {"type": "object"},
+        "error": {"type": "object", "required": ["code", "message"],
+                  "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}}}}},
+    "Health": {"type": "object", "required": ["status", "checks"], "properties": {
+        "status": {"enum": ["ok", "failing"]}, "version": {"type": "string"},
+        "checks": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"enum": ["ok", "failing"]}, "ms": {"type": "number"},
+                           "error": {"type": "string"}}}}}},
+}
+
+
+def document(server_url: str, version: str) -> dict:
+    return {"openapi": "3.1.0",
+            "info": {"title": "Sylo API", "version": version,
+                     "description": "Context documents and an MCP server for AI agents working for a studio."},
+            "servers": [{"url": server_url}],
+            "paths": PATHS,
+            "components": {"schemas": SCHEMAS,
+                           "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                          "description": "An API token from `sylo users token`."}}}}
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Describe every route."""
+    response = current_app.json.response(document(public_url(), current_app.extensions["sylo"].version))
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,93 @@
+"""What an operator needs: `/healthz` with a status per dependency, and `/metrics` for Prometheus.
+
+Under gunicorn each worker is its own process, so metrics use prometheus-client's multiprocess
+mode when `PROMETHEUS_MULTIPROC_DIR` is set (`gunicorn.conf.py` sets it up); the scrape then
+sums every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+from sqlalchemy import text
+
+bp = Blueprint("ops", __name__)
+
+REQUESTS = Counter("sylo_http_requests_total", "HTTP requests answered, by route, method and status.",
+                   ["route", "method", "status"])
+LATENCY = Histogram("sylo_http_request_duration_seconds", "Time to answer, by route and method.",
+                    ["route", "method"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """Check the export folder, the app DB and Redis (when configured); 503 if any fails."""
+    sylo = current_app.extensions["sylo"]
+    checks = {"export_dir": _check(lambda: _export_readable(sylo.settings.exports)),
+              "app_db": _check(lambda: _app_db_answers(sylo.appdb))}
+    if sylo.settings.redis_url:
+        checks["redis"] = _check(lambda: sylo.redis().ping())
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    body = {"status": "ok" if healthy else "failing", "version": sylo.version, "checks": checks}
+    response = current_app.json.response(body)
+    response.status_code = 200 if healthy else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition of request counts and latencies."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        data = generate_latest(registry)
+    else:
+        data = generate_latest()
+    return Response(data, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+
+def instrument(app: Flask) -> None:
+    """Time every request and count it under its route template (never the raw path)."""
+
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        LATENCY.labels(route, request.method).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+
+def _check(probe) -> dict:
+    started = time.perf_counter()
+    try:
+        probe()
+    except Exception as error:  # a health check reports failures, it does not raise them
+        return {"status": "failing", "error": type(error).__name__ + ": " + _first_line(error)}
+    return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _export_readable(path) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"export folder {path} does not exist yet (run the pipeline)")
+    os.listdir(path)
+
+
+def _app_db_answers(appdb) -> None:
+    with appdb.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _first_line(error: Exception) -> str:
+    """Short, and free of connection strings: drivers sometimes echo the URL, password included."""
+    line = str(error).splitlines()[0] if str(error) else ""
+    return line if "://" not in line else "connection failed"
