@@ -166,3 +166,21 @@ def test_the_personal_variant_carries_the_callers_token(client, deployment):
 def test_bad_config_requests_are_400(client, deployment, query):
     response = client.get(f"/v1/mcp/config{query}", headers=deployment.headers(deployment.users[0]))
     assert response.status_code == 400 and response.mimetype == "application/problem+json"
+
+
+def test_no_route_lets_one_user_read_anothers_files(client, deployment):
+    alice, bob = deployment.users[:2]
+    export = layout(deployment)
+    for kind in KINDS:
+        for fmt in FORMATS:
+            mine = client.get(f"/v1/context/{kind}.{fmt}", headers=deployment.headers(bob))
+            assert mine.data == export.context(bob, kind, fmt).read_bytes()
+            assert mine.data != export.context(alice, kind, fmt).read_bytes()
+            assert alice.encode() not in mine.data
+    listing = client.get("/v1/context", headers=deployment.headers(bob)).get_data(as_text=True)
+    assert alice not in listing
+    for query in (f"?user_id={alice}", f"?user={alice}"):  # there is no way to name another user
+        assert client.get(f"/v1/context/all.md{query}", headers=deployment.headers(bob)).data == \
+            export.context(bob, "all", "md").read_bytes()
+    for path in (f"/v1/context/{alice}/all.md", f"/{alice}/context/all.md", f"/v1/context/..%2F{alice}%2Fcontext%2Fall.md"):
+        assert client.get(path, headers=deployment.headers(bob)).status_code == 404
