@@ -6,13 +6,13 @@ metrics. `gunicorn 'api:create_app()'` serves it in production (see `gunicorn.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 
 from flask import Flask
 
-from api import context, mcp, ops, openapi, problems
+from api import commands, context, mcp, nango_webhooks, ops, openapi, problems
 from api.documents import DocumentStore
 from sylo.appdb import AppDB
 from sylo.settings import Settings
@@ -26,7 +26,6 @@ class Sylo:
     appdb: AppDB
     documents: DocumentStore
     version: str
-    extra_tools: list = field(default_factory=list)
 
     @cached_property
     def _redis(self):
@@ -35,7 +34,20 @@ class Sylo:
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
     def redis(self):
-        return self._redis
+        return self._redis if self.settings.redis_url else None
+
+    @cached_property
+    def commands(self):
+        from sylo.commands import build_service
+
+        return build_service(self.settings, self.appdb, self.redis())
+
+    @cached_property
+    def extra_tools(self) -> list:
+        """Each catalog action as an MCP tool, through the same command path."""
+        from api.mcp_tools import command_tools
+
+        return command_tools()
 
 
 def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> Flask:
@@ -48,7 +60,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
     app.json.sort_keys = False
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
-    for blueprint in (context.bp, mcp.bp, ops.bp, openapi.bp):
+    for blueprint in (context.bp, commands.bp, mcp.bp, nango_webhooks.bp, ops.bp, openapi.bp):
         app.register_blueprint(blueprint)
     problems.register(app)
     ops.instrument(app)

@@ -9,6 +9,7 @@ Tool failures a model can act on (a document not exported yet, a bad argument) a
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.documents import FORMATS, KINDS, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
+from sylo.commands.catalog import CATALOG, Action
+from sylo.commands.service import Refused
 
 URI_PREFIX = "sylo://context/"
 URI_TEMPLATE = URI_PREFIX + "{kind}.{format}"
@@ -40,14 +43,16 @@ class Tool:
     arguments: type[BaseModel]
     run: Callable[["UserContext", Any], types.CallToolResult]
     read_only: bool = True
+    destructive: bool = False
 
     def describe(self) -> types.Tool:
         schema = self.arguments.model_json_schema()
         schema.pop("title", None)
         return types.Tool(name=self.name, title=self.title, description=self.description, input_schema=schema,
                           annotations=types.ToolAnnotations(title=self.title, read_only_hint=self.read_only,
-                                                            destructive_hint=not self.read_only,
-                                                            idempotent_hint=self.read_only, open_world_hint=False))
+                                                            destructive_hint=self.destructive,
+                                                            idempotent_hint=self.read_only,
+                                                            open_world_hint=not self.read_only))
 
 
 def text_result(data: Any, is_error: bool = False) -> types.CallToolResult:
@@ -138,3 +143,35 @@ READ_TOOLS = [
          "Read one context document. Start with kind 'all' (a briefing, most important first); use json for "
          "exact fields such as financials.overdue_invoices or tasks.overdue.", GetContextDoc, get_context_doc),
 ]
+
+
+def send_command(action: Action) -> Callable[[UserContext, Any], types.CallToolResult]:
+    """A tool that sends `action` through the same path as a signed command: audit, outbox, n8n."""
+
+    def run(context: UserContext, arguments: BaseModel) -> types.CallToolResult:
+        from flask import current_app
+
+        service = current_app.extensions["sylo"].commands
+        payload = {"action": action.name, "params": arguments.model_dump(mode="json", exclude_none=True)}
+        try:
+            submitted = service.submit(context.user_id, "mcp_" + uuid.uuid4().hex, payload, "mcp")
+        except Refused as refused:
+            return text_result(f"{action.name} was refused: {refused.detail}", is_error=True)
+        command = submitted.command
+        summary = {"id": command.id, "action": command.action, "status": command.status}
+        if command.status == "delivered":
+            return text_result({**summary, "result": command.result})
+        if command.status == "failed":
+            return text_result(f"{action.name} failed: {command.last_error}", is_error=True)
+        return text_result({**summary, "note": "Accepted and queued; it will be delivered to the studio's "
+                                               "workflow. Nothing more is needed from you."})
+
+    return run
+
+
+def command_tools() -> list[Tool]:
+    return [Tool(action.name, action.name.replace(".", ": ").replace("_", " ").capitalize(),
+                 action.description + " Goes to the studio's n8n workflow; the result comes back when it answers "
+                 "within a few seconds, otherwise the command is queued and delivered.",
+                 action.params, send_command(action), read_only=False, destructive=action.destructive)
+            for action in CATALOG.values()]

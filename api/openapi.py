@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app
 
 from api.context import public_url
 from api.documents import CLIENTS, FORMATS, KINDS
+from pipelines.nango_webhooks import NANGO_WEBHOOK
 
 bp = Blueprint("openapi", __name__)
 
@@ -24,6 +25,10 @@ def problem(description: str, headers: dict | None = None) -> dict:
 UNAUTHORIZED = problem("Missing, unknown or revoked API token.",
                        {"WWW-Authenticate": {"schema": {"type": "string"}}})
 RPC_ERROR = {"content": RPC_CONTENT}
+# OpenAPI has no HMAC scheme; an API key in a header is the nearest description.
+NANGO_SIGNATURE = {"type": "apiKey", "in": "header", "name": "X-Nango-Hmac-Sha256",
+                   "description": "Not a key: the lowercase hex HMAC-SHA256 of the raw body under the Nango "
+                                  "environment's webhook signing key (any key in SYLO_NANGO_WEBHOOK_KEYS)."}
 
 PATHS = {
     "/v1/context": {"get": {
@@ -89,6 +94,66 @@ PATHS = {
                 "responses": {"405": problem("Only POST.", {"Allow": {"schema": {"type": "string"}}})}},
         "delete": {"summary": "Not offered: no sessions", "operationId": "mcpDelete",
                    "responses": {"405": problem("Only POST.", {"Allow": {"schema": {"type": "string"}}})}}},
+    "/webhooks/nango": {"post": {
+        "summary": "Receive a Nango webhook", "operationId": "receiveNangoWebhook",
+        "description": "Nango's auth webhooks become connection events (creation and override: connected; a failed "
+                       "refresh: needs_reauth, with Nango's reason; deletion: disconnected) that the connections "
+                       "sensor turns into sync runs. Other types are acknowledged and ignored; redeliveries record "
+                       "nothing new.",
+        "security": [{"nangoSignature": []}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/NangoWebhook"},
+            "examples": {"creation": {"summary": "A connection made through a Connect session", "value": {
+                "authMode": "OAUTH2", "connectionId": "4f7e2a9c-1b0d-4e57-9a43-2c8e5f6b7a10", "environment": "prod",
+                "from": "nango", "operation": "creation", "provider": "asana", "providerConfigKey": "asana",
+                "success": True, "tags": {"end_user_id": "u_example"}, "type": "auth"}}}}}},
+        "responses": {
+            "200": {"description": "Verified and handled: recorded, unchanged, duplicate or ignored.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NangoWebhookReceipt"}}}},
+            "400": problem("Not JSON, or not shaped like a webhook Nango sends."),
+            "401": problem("No X-Nango-Hmac-Sha256, or it matches none of SYLO_NANGO_WEBHOOK_KEYS.",
+                           {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+            "413": problem("Body larger than 256 KiB."),
+            "503": problem("SYLO_NANGO_WEBHOOK_KEYS is unset: webhooks cannot be verified.")}}},
+    "/v1/capabilities": {"get": {
+        "summary": "Every action an agent may send, with its parameter JSON Schema", "operationId": "capabilities",
+        "responses": {"200": {"description": "The catalog.", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["actions"], "properties": {"actions": {"type": "array", "items": {
+                "type": "object", "required": ["action", "description", "params_schema"]}}}}}}}}}},
+    "/v1/commands": {"post": {
+        "summary": "Send a signed command", "operationId": "submitCommand",
+        "description": "Body `{\"action\": ..., \"params\": {...}}`, signed with the user's whsec_ secret per "
+                       "Standard Webhooks (over `webhook-id.webhook-timestamp.body`, within 5 minutes). Each "
+                       "webhook-id is accepted once per user; a replay returns the original command.",
+        "parameters": [
+            {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "X-Sylo-User", "in": "header", "required": False, "schema": {"type": "string"},
+             "description": "Optional: only this user's secrets are tried."}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["action"],
+            "properties": {"action": {"type": "string"}, "params": {"type": "object"}}}}}},
+        "responses": {
+            "200": {"description": "Delivered: n8n's result (or a replay of a delivered command).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
+            "202": {"description": "Accepted and stored; delivery continues. Poll status_url.",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
+            "400": problem("The body is not a command object."),
+            "401": problem("Missing, malformed or non-matching signature, or a stale timestamp."),
+            "413": problem("Body larger than SYLO_COMMAND_MAX_BYTES."),
+            "422": problem("Unknown action or invalid params (`errors` lists each problem)."),
+            "429": problem("Rate limit; `Retry-After` says when to try again.",
+                           {"Retry-After": {"schema": {"type": "string"}}}),
+            "502": problem("n8n refused the command (a 4xx); `command` holds its record.")}}},
+    "/v1/commands/{command_id}": {"get": {
+        "summary": "A command's status", "operationId": "getCommand", "security": [{"bearer": []}],
+        "parameters": [{"name": "command_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "Status, attempts, and the result or the error.",
+                              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
+                      "401": UNAUTHORIZED,
+                      "404": problem("No such command for the caller.")}}},
     "/healthz": {"get": {
         "summary": "Health of the export folder, the app DB and Redis", "operationId": "healthz",
         "responses": {"200": {"description": "Everything answers.",
@@ -132,12 +197,22 @@ SCHEMAS = {
         "jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]}, "result": {"type": "object"},
         "error": {"type": "object", "required": ["code", "message"],
                   "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}}}}},
+    "Command": {"type": "object", "required": ["id", "action", "status", "attempts", "status_url"], "properties": {
+        "id": {"type": "string"}, "action": {"type": "string"},
+        "status": {"enum": ["queued", "delivering", "delivered", "failed"]}, "attempts": {"type": "integer"},
+        "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "status_url": {"type": "string"},
+        "result": {}, "error": {"type": "string"}, "last_error": {"type": "string"},
+        "next_attempt_at": {"type": "string"}, "replayed": {"type": "boolean"}}},
     "Health": {"type": "object", "required": ["status", "checks"], "properties": {
         "status": {"enum": ["ok", "failing"]}, "version": {"type": "string"},
         "checks": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["status"],
             "properties": {"status": {"enum": ["ok", "failing"]}, "ms": {"type": "number"},
                            "error": {"type": "string"}}}}}},
+    "NangoWebhook": NANGO_WEBHOOK,
+    "NangoWebhookReceipt": {"type": "object", "required": ["outcome", "reason"], "properties": {
+        "outcome": {"enum": ["recorded", "unchanged", "duplicate", "ignored"]}, "reason": {"type": "string"},
+        "event_id": {"type": "integer", "description": "The connection event recorded, when one was."}}},
 }
 
 
@@ -149,7 +224,8 @@ def document(server_url: str, version: str) -> dict:
             "paths": PATHS,
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                                          "description": "An API token from `sylo users token`."}}}}
+                                                          "description": "An API token from `sylo users token`."},
+                                               "nangoSignature": NANGO_SIGNATURE}}}
 
 
 @bp.get("/openapi.json")

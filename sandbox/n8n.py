@@ -8,6 +8,7 @@ calls, sleeps first (a slow workflow), or is simply not registered (404 with n8n
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from typing import Any, Literal
@@ -28,6 +29,7 @@ class Workflow(BaseModel):
     result: Any = None
     delay_seconds: float = Field(0.0, ge=0)
     fail_next: int = Field(0, ge=0)
+    fail_rate: float = Field(0.0, ge=0, le=1, description="Fail this fraction of calls at random (seeded).")
     fail_status: int = Field(500, ge=400, le=599)
 
 
@@ -39,6 +41,7 @@ class N8n:
         self.calls: list[dict] = []
         self._lock = threading.Lock()
         self._executions = 0
+        self._random = random.Random(8080)
 
     def handle(self, request: Request, path: str) -> Response:
         body = request.get_data()
@@ -64,8 +67,8 @@ class N8n:
         if workflow.respond == "immediately":
             return json_response({"message": "Workflow was started"}, workflow.status)
         with self._lock:
-            failing = workflow.fail_next > 0
-            if failing:
+            failing = workflow.fail_next > 0 or self._random.random() < workflow.fail_rate
+            if workflow.fail_next > 0:
                 workflow.fail_next -= 1
             self._executions += 1
             execution = self._executions

@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     )
     api_workers: int = Field(2, ge=1, description="gunicorn worker processes started by `sylo serve`.")
 
+    n8n_signing_secret: SecretStr | None = Field(
+        None, description="whsec_ secret Sylo signs forwarded commands with (Standard Webhooks), for n8n to verify."
+    )
+    n8n_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-action n8n webhook overrides as JSON, e.g. {"veo.generate_video": "/webhook/veo"}; '
+                    "a path is joined to SYLO_N8N_URL, a full URL is used as is.",
+    )
+    n8n_timeout_seconds: float = Field(30.0, gt=0, description="How long one delivery to n8n may take.")
+    command_wait_seconds: float = Field(
+        5.0, ge=0, description="How long POST /v1/commands waits for n8n's answer before replying 202 (0: never)."
+    )
+    command_max_age_hours: float = Field(
+        24.0, gt=0, description="How long a command is retried (5xx, timeouts, n8n down) before it is failed."
+    )
+    command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
+    command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
+    worker_concurrency: int = Field(8, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")
+
     @field_validator("nango_webhook_keys", "encryption_keys", "allowed_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

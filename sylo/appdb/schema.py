@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -59,4 +59,42 @@ signing_secrets = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True)),  # set when rotated out: the grace period's end
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+commands = Table(
+    "commands", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(255), nullable=False),  # the signed webhook-id: accepted once per user
+    Column("action", String(100), nullable=False),
+    Column("params", Text, nullable=False),  # validated, re-serialised JSON: what is forwarded
+    Column("source", String(20), nullable=False),  # http | mcp
+    Column("status", String(20), nullable=False),  # queued | delivering | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),  # a claimed delivery; past it, another worker may retry
+    Column("last_error", Text),
+    Column("response_status", Integer),
+    Column("result", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    UniqueConstraint("user_id", "message_id", name="uq_commands_user_message"),
+    Index("ix_commands_due", "status", "next_attempt_at"),
+    Index("ix_commands_user_created", "user_id", "created_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(100)),  # null when a refusal came before we knew who sent it
+    Column("kind", String(40), nullable=False),  # command.accepted | command.refused | command.delivered | ...
+    Column("outcome", String(20), nullable=False),  # ok | refused | failed | retry
+    Column("command_id", String(40)),
+    Column("action", String(100)),
+    Column("message_id", String(255)),
+    Column("source", String(20)),
+    Column("detail", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_audit_log_user_id", "user_id", "id"),
 )

@@ -287,7 +287,8 @@ class AppDB:
             return [ConnectionRecord(*row) for row in conn.execute(query)]
 
     def record_connection(self, *, user_id: str, integration: str, connection_id: str, status: str, kind: str,
-                          source: str, dedupe_key: str | None = None, error: str | None = None) -> ConnectionEvent | None:
+                          source: str, dedupe_key: str | None = None, error: str | None = None,
+                          retry: bool = True) -> ConnectionEvent | None:
         """Set a connection's status and append the event, atomically; a repeated dedupe_key is a no-op."""
         at = now()
         try:
@@ -303,10 +304,19 @@ class AppDB:
                         user_id=user_id, integration=integration, connection_id=connection_id, status=status,
                         last_error=error, created_at=at, updated_at=at))
         except IntegrityError:
-            if dedupe_key is None:
+            if dedupe_key is None or not self._event_exists(dedupe_key):
+                if retry:  # a concurrent writer created the connection row first: update it this time
+                    return self.record_connection(user_id=user_id, integration=integration,
+                                                  connection_id=connection_id, status=status, kind=kind,
+                                                  source=source, dedupe_key=dedupe_key, error=error, retry=False)
                 raise
             return None
         return ConnectionEvent(result.inserted_primary_key[0], user_id, integration, connection_id, kind, source, at)
+
+    def _event_exists(self, dedupe_key: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(connection_events.c.id)
+                                .where(connection_events.c.dedupe_key == dedupe_key)).first() is not None
 
     def events_after(self, last_id: int, limit: int = 500) -> list[ConnectionEvent]:
         query = (select(connection_events.c.id, connection_events.c.user_id, connection_events.c.integration,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from api import create_app
@@ -25,6 +26,7 @@ from sylo.export_layout import ExportLayout
 from sylo.settings import Settings
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+NANGO_WEBHOOK_KEYS = ("whk-newest-0b6f", "whk-previous-91c2")  # newest first, as after a rotation
 
 
 @dataclass
@@ -51,7 +53,7 @@ def deployment(tmp_path_factory) -> Deployment:
     publish(warehouse, Exporter(ExportLayout(root / "exports")), exported, as_of=NOW,
             settings=PublishSettings("http://testserver"))
     warehouse.close()
-    settings = Settings(data_dir=root, _env_file=None)
+    settings = Settings(data_dir=root, _env_file=None, nango_webhook_keys=[SecretStr(k) for k in NANGO_WEBHOOK_KEYS])
     appdb = AppDB.from_settings(settings)
     appdb.migrate()
     tokens = {}

@@ -38,12 +38,17 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> No
     raise AssertionError("server did not become healthy")
 
 
-def worker_count(process: subprocess.Popen, expected: int, seconds: float = 20) -> int:
+def worker_count(process: subprocess.Popen | psutil.Process, expected: int, seconds: float = 20) -> int:
     """Workers boot one after another: wait until `expected` are up (or time runs out)."""
     deadline = time.monotonic() + seconds
     while (count := len(psutil.Process(process.pid).children())) != expected and time.monotonic() < deadline:
         time.sleep(0.1)
     return count
+
+
+def gunicorn_master(process: subprocess.Popen) -> psutil.Process:
+    [master] = [child for child in psutil.Process(process.pid).children() if "gunicorn" in " ".join(child.cmdline())]
+    return master
 
 
 @pytest.fixture
@@ -87,7 +92,14 @@ def test_sylo_serve_starts_gunicorn_with_the_requested_workers(serve, deployment
     url = f"http://127.0.0.1:{port}"
     process = serve([str(BIN / "sylo"), "serve", "--port", str(port), "--workers", "3"])
     wait_healthy(url, process)
-    assert worker_count(process, 3) == 3
+    master = gunicorn_master(process)
+    assert worker_count(master, 3) == 3
+    workers = psutil.Process(process.pid).children(recursive=True)
+    commands = [" ".join(child.cmdline()) for child in psutil.Process(process.pid).children()]
+    assert any(command.endswith("sylo.cli worker") for command in commands)  # the embedded outbox worker
     response = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                           headers=deployment.headers(deployment.users[1]))
     assert response.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert all(not child.is_running() for child in [master, *workers])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import jsonschema
 import pytest

@@ -1,0 +1,98 @@
+"""Agents act: `GET /v1/capabilities`, `POST /v1/commands` (Standard Webhooks-signed), `GET /v1/commands/<id>`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, json, request, url_for
+
+from api.auth import authenticate
+from api.problems import Problem
+from sylo.commands.catalog import capabilities
+from sylo.commands.outbox import Command
+from sylo.commands.service import Refused
+
+bp = Blueprint("commands", __name__)
+
+
+def _service():
+    return current_app.extensions["sylo"].commands
+
+
+@bp.get("/v1/capabilities")
+def list_capabilities() -> Response:
+    """Every action an agent may send, with its parameter JSON Schema."""
+    response = current_app.json.response({"actions": capabilities(), "signing": {
+        "scheme": "Standard Webhooks v1", "headers": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+        "tolerance_seconds": 300, "body": {"action": "<action>", "params": {}}}})
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.post("/v1/commands")
+def submit_command() -> Response:
+    """Verify, deduplicate, rate-limit, validate and store a command, then forward it."""
+    service = _service()
+    limit = current_app.extensions["sylo"].settings.command_max_bytes
+    if (request.content_length or 0) > limit:
+        service.outbox.audit(None, "command.refused", "refused", detail="body too large", source="http",
+                             message_id=(request.headers.get("webhook-id") or "")[:255] or None)
+        raise Problem(413, "too-large", "Payload Too Large", f"Command bodies are limited to {limit} bytes.")
+    body = request.get_data(cache=False)
+    try:
+        user_id, message_id = service.verify(body, request.headers)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        submitted = service.submit(user_id, message_id, payload, "http")
+    except Refused as refused:
+        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
+        if refused.status == 401:
+            headers["WWW-Authenticate"] = 'Standard-Webhooks realm="sylo"'
+        extra = {"errors": refused.errors} if refused.errors else {}
+        raise Problem(refused.status, refused.slug, _TITLES.get(refused.status, "Refused"), refused.detail,
+                      headers=headers, **extra) from None
+    return command_response(submitted.command, replayed=submitted.replayed)
+
+
+@bp.get("/v1/commands/<command_id>")
+def get_command(command_id: str) -> Response:
+    """A command's status, attempts, and n8n's result or the error (the caller's own commands only)."""
+    user_id = authenticate()
+    command = _service().outbox.get(command_id, user_id=user_id)
+    if command is None:
+        raise Problem(404, "unknown-command", "Unknown command", f"You have no command {command_id!r}.")
+    return command_response(command, status=200)
+
+
+def describe(command: Command) -> dict:
+    body = {"id": command.id, "action": command.action, "status": command.status, "attempts": command.attempts,
+            "created_at": command.created_at.isoformat(), "updated_at": command.updated_at.isoformat(),
+            "status_url": url_for("commands.get_command", command_id=command.id, _external=True)}
+    if command.status == "delivered":
+        body["result"] = command.result
+    if command.last_error:
+        body["error" if command.status == "failed" else "last_error"] = command.last_error
+    if command.status == "queued" and command.attempts:
+        body["next_attempt_at"] = command.next_attempt_at.isoformat()
+    return body
+
+
+def command_response(command: Command, *, replayed: bool = False, status: int | None = None) -> Response:
+    body = describe(command)
+    if replayed:
+        body["replayed"] = True
+    code = status or {"delivered": 200, "failed": 502}.get(command.status, 202)
+    if code == 502:
+        body = {"type": "urn:sylo:problem:n8n-refused", "title": "Bad Gateway", "status": 502,
+                "detail": command.last_error or "n8n refused the command.", "instance": body["status_url"],
+                "command": body}
+    response = Response(json.dumps(body), status=code,
+                        mimetype="application/problem+json" if code == 502 else "application/json")
+    response.headers["Cache-Control"] = "no-store"
+    if code == 202:
+        response.headers["Location"] = body["status_url"]
+    return response
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large", 422: "Unprocessable Content",
+           429: "Too Many Requests"}
