@@ -62,7 +62,7 @@ def check_headers(headers: Mapping[str, str], now: float | None = None) -> tuple
     signatures = []
     for item in signature.split():
         version, _, encoded = item.partition(",")
-        if version != "v1":
+        if version != "v1" or not encoded:
             continue  # unknown schemes are skipped, as the spec says
         try:
             signatures.append(base64.b64decode(encoded, validate=True))
