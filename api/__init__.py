@@ -9,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from flask import Flask
 
-from api import commands, context, mcp, nango_webhooks, ops, openapi, problems
+from api import commands, context, dashboard, mcp, nango_webhooks, ops, openapi, problems
 from api.documents import DocumentStore
 from sylo.appdb import AppDB
+from sylo.keyring import Keyring
 from sylo.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 @dataclass
@@ -43,6 +47,12 @@ class Sylo:
         return build_service(self.settings, self.appdb, self.redis())
 
     @cached_property
+    def accounts(self):
+        from sylo.accounts import Accounts
+
+        return Accounts(self.appdb.engine)
+
+    @cached_property
     def extra_tools(self) -> list:
         """Each catalog action as an MCP tool, through the same command path."""
         from api.mcp_tools import command_tools
@@ -56,11 +66,13 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     appdb = appdb or AppDB.from_settings(settings)
     appdb.migrate()
     settings.exports.mkdir(parents=True, exist_ok=True)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
+    app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"), SESSION_COOKIE_NAME="sylo_flash")
+    app.secret_key = Keyring.from_settings(settings).derive("flask-session")  # signs flash messages only
     app.json.sort_keys = False
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
-    for blueprint in (context.bp, commands.bp, mcp.bp, nango_webhooks.bp, ops.bp, openapi.bp):
+    for blueprint in (context.bp, commands.bp, mcp.bp, nango_webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     problems.register(app)
     ops.instrument(app)

@@ -406,6 +406,24 @@ def users_list() -> None:
         click.echo("No users yet; create one with `sylo users create --email ...`.")
 
 
+@users_group.command("login-link")
+@click.argument("user_id")
+@click.option("--minutes", type=click.FloatRange(min=1, max=7 * 24 * 60), default=30, show_default=True,
+              help="How long the link stays valid.")
+@_clear_errors
+def users_login_link(user_id: str, minutes: float) -> None:
+    """Print a one-time dashboard sign-in link for a user (their first visit, or a lost password)."""
+    from sylo.accounts import Accounts
+
+    settings = _settings()
+    with _appdb(settings) as appdb:
+        if appdb.get_user(user_id) is None:
+            raise click.ClickException(f"no user {user_id!r}; `sylo users list` shows them")
+        token = Accounts(appdb.engine).create_login_link(user_id, minutes)
+    click.echo(f"{settings.public_url.rstrip('/')}/login/{token}")
+    click.echo(f"(valid once, for {minutes:g} minutes)", err=True)
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Manage the keyring that encrypts secrets at rest (SYLO_ENCRYPTION_KEYS)."""

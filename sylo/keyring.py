@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -49,12 +51,15 @@ class Keyring:
 
     def __init__(self, keys: Iterable[tuple[str, bytes]], source: str = ENV_NAME):
         self._keys: dict[str, AESGCM] = {}
+        self._derivation_key: bytes | None = None
         for position, (key_id, key) in enumerate(keys, 1):
             if not KEY_ID.match(key_id) or len(key) != KEY_BYTES:
                 raise KeyringError(f"{source} entry {position} is not a valid key id and {KEY_BYTES}-byte key")
             if key_id in self._keys:
                 raise KeyringError(f"{source} entry {position}: key id {key_id!r} is used twice; ids must be unique")
             self._keys[key_id] = AESGCM(key)
+            if self._derivation_key is None:
+                self._derivation_key = hmac.new(key, b"sylo-derivation", hashlib.sha256).digest()
         if not self._keys:
             raise KeyringError(f"{source} holds no keys")
         self.source = source
@@ -111,6 +116,10 @@ class Keyring:
         except InvalidTag:
             raise DecryptionFailed(f"ciphertext under key {key_id!r} failed authentication: "
                                    "altered, or it belongs to another record") from None
+
+    def derive(self, purpose: str) -> bytes:
+        """A stable 32-byte key for `purpose` (e.g. signing flash-message cookies), from the newest key."""
+        return hmac.new(self._derivation_key, purpose.encode(), hashlib.sha256).digest()
 
     @staticmethod
     def key_id_of(token: str) -> str:

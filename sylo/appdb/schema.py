@@ -12,6 +12,7 @@ users = Table(
     Column("email", String(320), unique=True),
     Column("display_name", String(200)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_hash", String(255)),  # scrypt, for the dashboard; null until the user sets one
 )
 
 connections = Table(
@@ -23,6 +24,7 @@ connections = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("purge_requested_at", DateTime(timezone=True)),  # the owner asked for the synced data to go
 )
 
 connection_events = Table(
@@ -97,4 +99,23 @@ audit_log = Table(
     Column("detail", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_log_user_id", "user_id", "id"),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie's token; the token is never stored
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+login_links = Table(
+    "login_links", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the link's token
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
 )

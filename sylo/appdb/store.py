@@ -16,6 +16,11 @@ from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inse
 from sqlalchemy.exc import IntegrityError
 
 from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
+
+USER_COLUMNS = (users.c.id, users.c.email, users.c.display_name, users.c.created_at)
+CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connections.c.connection_id,
+                      connections.c.status, connections.c.last_error, connections.c.created_at,
+                      connections.c.updated_at, connections.c.purge_requested_at)
 from sylo.keyring import Keyring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -55,6 +60,7 @@ class ConnectionRecord:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    purge_requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -163,12 +169,12 @@ class AppDB:
 
     def get_user(self, user_id: str) -> User | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(users).where(users.c.id == user_id)).first()
+            row = conn.execute(select(*USER_COLUMNS).where(users.c.id == user_id)).first()
         return User(*row) if row else None
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
-            return [User(*row) for row in conn.execute(select(users).order_by(users.c.id))]
+            return [User(*row) for row in conn.execute(select(*USER_COLUMNS).order_by(users.c.id))]
 
     def create_user_with_credentials(self, user_id: str, email: str | None, keyring: Keyring,
                                      display_name: str | None = None) -> Credentials:
@@ -280,7 +286,7 @@ class AppDB:
     # -- connections ---------------------------------------------------------------------------
 
     def connections(self, user_id: str | None = None) -> list[ConnectionRecord]:
-        query = select(connections).order_by(connections.c.user_id, connections.c.integration)
+        query = select(*CONNECTION_COLUMNS).order_by(connections.c.user_id, connections.c.integration)
         if user_id is not None:
             query = query.where(connections.c.user_id == user_id)
         with self.engine.connect() as conn:
@@ -312,6 +318,24 @@ class AppDB:
                 raise
             return None
         return ConnectionEvent(result.inserted_primary_key[0], user_id, integration, connection_id, kind, source, at)
+
+    def request_purge(self, user_id: str, integration: str) -> int:
+        """Ask the pipeline to delete what it synced from this service for this user."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(connections).where(connections.c.user_id == user_id,
+                                                          connections.c.integration == integration)
+                                .values(purge_requested_at=now())).rowcount
+
+    def pending_purges(self) -> list[ConnectionRecord]:
+        query = select(*CONNECTION_COLUMNS).where(connections.c.purge_requested_at.is_not(None))
+        with self.engine.connect() as conn:
+            return [ConnectionRecord(*row) for row in conn.execute(query)]
+
+    def purge_done(self, user_id: str, integration: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(connections).where(connections.c.user_id == user_id,
+                                                   connections.c.integration == integration)
+                         .values(purge_requested_at=None))
 
     def _event_exists(self, dedupe_key: str) -> bool:
         with self.engine.connect() as conn:
