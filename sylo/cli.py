@@ -178,8 +178,11 @@ def _preview(runtime, user_id: str, lines: int = 24) -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="World seed: same seed, same studios.")
 @click.option("--now", "now_text", default=None, help="The world's 'now' (ISO 8601). Default: today, 00:00 UTC.")
 @click.option("--scale", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="World size multiplier.")
-def demo(users: int, seed: int, now_text: str | None, scale: float) -> None:
+@click.option("--serve", is_flag=True, help="Keep running: the API, the dashboard, the outbox worker and the pipeline.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port of the API and dashboard (with --serve).")
+def demo(users: int, seed: int, now_text: str | None, scale: float, serve: bool, port: int) -> None:
     """Run Sylo end to end against an in-process sandbox and summarise what it learned."""
+    import secrets
     import uuid
 
     from pipelines.runtime import Runtime
@@ -189,9 +192,17 @@ def demo(users: int, seed: int, now_text: str | None, scale: float) -> None:
     config = SandboxConfig(seed=seed, users=users, scale=scale, secret_key=str(uuid.uuid4()))
     if (now := _parse_now(now_text)) is not None:
         config.now = now
+    public_url = f"http://127.0.0.1:{port}"
+    if serve:
+        config.webhook_url = f"{public_url}/webhooks/nango"
+        config.n8n_auth_value = secrets.token_urlsafe(24)
     world = Sandbox(config)
     server = world.serve()
-    settings = settings.model_copy(update={"nango_url": server.url, "nango_secret_key": SecretStr(config.secret_key)})
+    settings = settings.model_copy(update={
+        "nango_url": server.url, "nango_secret_key": SecretStr(config.secret_key),
+        "nango_webhook_keys": [SecretStr(config.webhook_key)], "n8n_url": server.url,
+        "n8n_auth_value": SecretStr(config.n8n_auth_value) if config.n8n_auth_value else None,
+        **({"public_url": public_url} if serve else {})})
     runtime = Runtime(settings)
     try:
         click.echo(f"Sandbox on {server.url}: {users} studio(s), seed {seed}, now {config.now:%Y-%m-%d %H:%M} UTC")
@@ -201,11 +212,49 @@ def demo(users: int, seed: int, now_text: str | None, scale: float) -> None:
         failures = _run(runtime, ids, None, as_of=config.now)
         _print_summary(runtime, world, ids, config.now.date().isoformat())
         click.echo(f"Warehouse: {runtime.warehouse!r}; app DB: {runtime.appdb!r}")
+        if serve:
+            _serve_demo(runtime, settings, ids[0], port)
     finally:
         runtime.close()
         server.stop()
         world.close()
-    raise SystemExit(1 if failures else 0)
+    raise SystemExit(1 if failures and not serve else 0)
+
+
+def _serve_demo(runtime, settings: Settings, first_user: str, port: int) -> None:
+    """The API and dashboard, the outbox worker and the pipeline loop, in this process, until Ctrl-C."""
+    import time
+
+    from werkzeug.serving import make_server
+
+    from api import create_app
+    from pipelines.loop import PipelineLoop
+    from sylo.accounts import Accounts
+    from sylo.commands import build_worker
+
+    appdb = runtime.appdb
+    newcomer = "new-studio"
+    appdb.ensure_user(newcomer, email="owner@new-studio.example", display_name="A studio with nothing connected")
+    accounts = Accounts(appdb.engine)
+    http = make_server("127.0.0.1", port, create_app(settings, appdb), threaded=True)
+    outbox_worker = build_worker(settings, appdb)
+    loop = PipelineLoop(runtime, poll_seconds=1.0, sync_every=300.0)
+    loop.last_full = time.monotonic()  # everyone was just synced above
+    threads = [threading.Thread(target=target, daemon=True, name=name)
+               for name, target in (("api", http.serve_forever), ("outbox", outbox_worker.run), ("pipeline", loop.run))]
+    for thread in threads:
+        thread.start()
+    base = settings.public_url.rstrip("/")
+    click.echo(f"\nSylo is serving on {base}  (dashboard at /, MCP at /mcp, API under /v1)")
+    click.echo(f"Sign in as {first_user} (synced studio):  {base}/login/{accounts.create_login_link(first_user, 120)}")
+    click.echo(f"Sign in as {newcomer} (connect from scratch):  {base}/login/{accounts.create_login_link(newcomer, 120)}")
+    click.echo("Links work once, for two hours. Ctrl-C stops everything.", err=True)
+    try:
+        _wait_for_signal()
+    finally:
+        loop.stop()
+        outbox_worker.stop()
+        http.shutdown()
 
 
 def _print_summary(runtime, world, user_ids: list[str], today: str) -> None:

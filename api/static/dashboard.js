@@ -17,3 +17,16 @@ document.addEventListener("click", async (event) => {
   button.setAttribute("aria-live", "polite");
   setTimeout(() => { button.textContent = label; }, 2500);
 });
+
+// Connecting happens on Nango's page in a new tab; this tab refreshes until the card settles.
+const AWAIT_KEY = "sylo-awaiting-connection";
+document.addEventListener("submit", (event) => {
+  if (event.target.matches("form[data-awaits-connection]")) sessionStorage.setItem(AWAIT_KEY, String(Date.now()));
+});
+window.addEventListener("DOMContentLoaded", () => {
+  const since = Number(sessionStorage.getItem(AWAIT_KEY) || 0);
+  const waiting = Date.now() - since < 3 * 60 * 1000;
+  const syncing = document.querySelector('[data-state="syncing"]');
+  if (!waiting) sessionStorage.removeItem(AWAIT_KEY);
+  if ((waiting || syncing) && document.querySelector(".cards")) setTimeout(() => location.reload(), 3000);
+});

@@ -317,6 +317,14 @@ class Warehouse(ABC):
         with self.transaction() as tx:
             tx.execute(self.sql.render("reset_state.sql")[0], {"user_id": user_id, "service": service})
 
+    def purge(self, user_id: str, service: str) -> None:
+        """Delete what was synced from `service` for `user_id` (the owner disconnected it and asked)."""
+        tables = [table for table in RAW_TABLES if table.startswith(service + "_")]
+        with self.transaction() as tx:
+            for statement in self.sql.render("purge_service.sql", tables=tables):
+                params = {"user_id": user_id, "service": service}
+                tx.execute(statement, {k: v for k, v in params.items() if k in statement})
+
     def live_ids(self, user_id: str, table: str, columns: tuple[str, ...] = ()) -> dict[str, tuple]:
         """Live row ids of one user's table, each with the values of `columns`."""
         with self.read() as tx:
