@@ -7,7 +7,7 @@ cursor behind the newest row would replay work; a cursor ahead of it could have 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from pipelines.warehouse import Warehouse
 
@@ -85,5 +85,24 @@ CURSOR_CHECKS = {"gmail_messages": _gmail, "asana_tasks": _asana_tasks, "asana_p
                  "xero_contacts": _xero, "xero_invoices": _xero}
 
 
-def run_checks(warehouse: Warehouse, user_id: str, tables: tuple[str, ...]) -> list[CheckOutcome]:
-    return [check(warehouse, user_id, table) for table in tables for check in (no_duplicate_ids, cursor_consistent)]
+def fresh(warehouse: Warehouse, user_id: str, table: str, stale_after: timedelta,
+          now: datetime | None = None) -> CheckOutcome:
+    """Warn when the stream behind this table has not synced successfully within `stale_after`."""
+    service = table.split("_")[0]
+    states = warehouse.load_state(user_id, service)
+    successes = [s.last_success_at for s in states.values() if s.last_success_at]
+    now = now or datetime.now(timezone.utc)
+    if not successes:
+        return CheckOutcome(table, "fresh", False, f"{service} has never synced for this user", warn_only=True)
+    oldest = min(successes)
+    age = now - (oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc))
+    hours = age.total_seconds() / 3600
+    return CheckOutcome(table, "fresh", age <= stale_after,
+                        f"last successful {service} sync {hours:.1f} h ago (stale after {stale_after.total_seconds() / 3600:g} h)",
+                        warn_only=True, metadata={"hours_since_success": round(hours, 2)})
+
+
+def run_checks(warehouse: Warehouse, user_id: str, tables: tuple[str, ...],
+               stale_after: timedelta = timedelta(hours=6)) -> list[CheckOutcome]:
+    found = [check(warehouse, user_id, table) for table in tables for check in (no_duplicate_ids, cursor_consistent)]
+    return found + [fresh(warehouse, user_id, table, stale_after) for table in tables]

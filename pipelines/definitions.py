@@ -7,7 +7,8 @@ from assets.models import model_assets
 from assets.raw import raw_assets
 from pipelines.jobs import sync_user_job
 from pipelines.runtime import Runtime
-from pipelines.schedules import incremental_sync_schedule
+from pipelines.batch import sync_batch_job
+from pipelines.schedules import build_incremental_sync_schedule
 from pipelines.sensors import connections_sensor
 from sylo.settings import Settings
 
@@ -17,9 +18,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     embedded = not (settings.warehouse_url or "").startswith("postgres")
     return dg.Definitions(
         assets=[*raw_assets, *model_assets, documents],
-        jobs=[sync_user_job],
+        jobs=[sync_user_job, sync_batch_job],
         sensors=[connections_sensor],
-        schedules=[incremental_sync_schedule],
+        schedules=[build_incremental_sync_schedule(settings.sync_batch_size)],
         resources={"runtime": Runtime(settings)},
         # DuckDB takes one writer at a time: embedded runs execute their steps in one process.
         executor=dg.in_process_executor if embedded else dg.multiprocess_executor,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     stale_after_hours: float = Field(
         6.0, gt=0, description="A source whose last successful sync is older than this is flagged stale."
     )
+    sync_batch_size: int = Field(
+        100, ge=1, description="Users per run of the scheduled incremental sync (one process syncs the whole batch)."
+    )
     compile_workers: int = Field(
         2, ge=1, description="Processes that render documents when many users are compiled at once."
     )

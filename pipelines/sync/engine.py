@@ -61,6 +61,7 @@ class Outcome:
     cursor: str = ""
     full_resync: str | None = None
     message: str | None = None
+    problem: str | None = None  # failed: reauth | transient | data (what an operator should do differs)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     pending: "PendingCommit | None" = field(default=None, repr=False)  # the final commit, until `settle`
@@ -207,6 +208,8 @@ def sync_service(source: Source, *, user_id: str, connection: Connection, client
         _keep_progress(ctx, pending, committed)
         outcome.status = "failed"
         outcome.message = _advice(exc)
+        outcome.problem = "reauth" if isinstance(exc, CredentialsError) else "data" if isinstance(exc, BadData) \
+            else "transient"
         _record_failure(ctx, source, outcome.message)
     outcome.cursor = source.cursor_summary(ctx)
     outcome.seconds = (datetime.now(timezone.utc) - ctx.started).total_seconds()

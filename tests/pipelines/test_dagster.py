@@ -14,7 +14,8 @@ from assets.models import model_assets
 from assets.raw import raw_assets
 from pipelines.definitions import build_definitions
 from pipelines.runtime import Runtime
-from pipelines.schedules import incremental_sync_schedule
+from pipelines.batch import sync_batch_job
+from pipelines.schedules import build_incremental_sync_schedule
 from pipelines.sensors import connections_sensor
 from sylo.settings import Settings
 
@@ -62,7 +63,7 @@ def test_a_partition_materializes_with_metadata_and_passing_checks(sandbox, runt
     assert gmail["dagster/row_count"].value == gmail["table_added"].value
     assert gmail["cursor"].value.startswith("history:")
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 10 and all(c.passed for c in checks)
+    assert len(checks) == 15 and all(c.passed for c in checks)  # duplicates, cursor, freshness × 5 tables
 
 
 def test_a_failed_sync_fails_the_step_with_advice(sandbox, runtime):
@@ -96,12 +97,33 @@ def test_the_sensor_adds_partitions_and_requests_runs_once(sandbox, runtime):
         assert later.dynamic_partitions_requests[0].partition_keys == ["u_late"]
 
 
-def test_the_schedule_requests_one_run_per_user():
+def test_the_schedule_batches_users_into_runs():
+    schedule = build_incremental_sync_schedule(batch_size=2)
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("users", ["u_a", "u_b"])
+        instance.add_dynamic_partitions("users", ["u_c", "u_a", "u_b"])
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 11, 25, 9, 30))
-        requests = list(incremental_sync_schedule(context))
-    assert [(r.partition_key, r.run_key) for r in requests] == [("u_a", "u_a:20261125T0930"), ("u_b", "u_b:20261125T0930")]
+        requests = list(schedule(context))
+    assert [r.run_key for r in requests] == ["batch:20261125T0930:0", "batch:20261125T0930:1"]
+    assert [r.run_config["ops"]["sync_batch"]["config"]["user_ids"] for r in requests] == [["u_a", "u_b"], ["u_c"]]
+    assert all(r.tags["sylo/batch"] == "incremental" for r in requests)
+
+
+def test_a_batch_run_syncs_every_user_and_reports_their_partitions(sandbox, runtime):
+    user_ids = sandbox.user_ids()
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", user_ids)
+        result = sync_batch_job.execute_in_process(
+            run_config={"ops": {"sync_batch": {"config": {"user_ids": user_ids}}}}, instance=instance,
+            resources={"runtime": runtime})
+        assert result.success
+        materialized = {(e.asset_key.to_user_string(), e.partition)
+                        for e in (ev.event_specific_data.materialization for ev in result.get_asset_materialization_events())}
+        assert {("gmail_messages", u) for u in user_ids} <= materialized
+        assert {("context_documents", u) for u in user_ids} <= materialized
+        latest = instance.get_latest_materialization_event(dg.AssetKey("asana_tasks"))
+        assert latest is not None and latest.asset_materialization.partition in user_ids
+    for user_id in user_ids:
+        assert runtime.exporter.layout.context(user_id, "all", "md").exists()
 
 
 def test_a_partition_runs_end_to_end_to_exported_documents(sandbox, runtime):
@@ -120,3 +142,29 @@ def test_a_partition_runs_end_to_end_to_exported_documents(sandbox, runtime):
     assert materializations["tasks"]["dagster/row_count"].value > 0
     assert runtime.exporter.layout.context(user, "financials", "json").exists()
     assert runtime.exporter.layout.mcp(user, "cursor").exists()
+
+
+@pytest.mark.parametrize(("problem", "says", "retries"), [
+    ("reauth", "reconnect asana in the dashboard", False), ("transient", "retried with backoff", True),
+    ("data", "could not read", True)])
+def test_failures_tell_the_operator_what_to_do(problem, says, retries):
+    from assets.raw import failure
+    from pipelines.sync.engine import Outcome
+
+    error = failure(Outcome("u_1", "asana", status="failed", message="boom", problem=problem))
+    assert isinstance(error, dg.Failure) and says in error.description and error.allow_retries is retries
+
+
+def test_the_freshness_check_warns_when_a_users_data_is_old(duckdb_warehouse):
+    from datetime import timedelta, timezone
+
+    from pipelines.checks import fresh
+    from pipelines.warehouse import StreamState
+
+    never = fresh(duckdb_warehouse, "u_1", "xero_invoices", timedelta(hours=6))
+    assert not never.passed and never.warn_only and "never synced" in never.detail
+    synced = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    duckdb_warehouse.save_states("u_1", [StreamState("xero.invoices", last_success_at=synced)], synced)
+    assert fresh(duckdb_warehouse, "u_1", "xero_invoices", timedelta(hours=6), now=synced + timedelta(hours=5)).passed
+    late = fresh(duckdb_warehouse, "u_1", "xero_invoices", timedelta(hours=6), now=synced + timedelta(hours=7))
+    assert not late.passed and "7.0 h ago" in late.detail
