@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The browser tests drive Debian's Chromium; Playwright must never fetch a browser of its own.
+CHROMIUM := /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean prod-up prod-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-test: install
+$(CHROMIUM):
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install
@@ -24,6 +30,13 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/sync.py
+
+# Production mode on this machine: Postgres, Redis, dagster-webserver, dagster-daemon, gunicorn, the outbox worker.
+prod-up: install
+	$(BIN)/python deploy/prod.py up
+
+prod-down:
+	$(BIN)/python deploy/prod.py down
 
 clean:
 	rm -rf $(VENV) .sylo .pytest_cache

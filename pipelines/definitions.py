@@ -15,15 +15,16 @@ from sylo.settings import Settings
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings()
-    embedded = not (settings.warehouse_url or "").startswith("postgres")
     return dg.Definitions(
         assets=[*raw_assets, *model_assets, documents],
         jobs=[sync_user_job, sync_batch_job],
         sensors=[connections_sensor],
         schedules=[build_incremental_sync_schedule(settings.sync_batch_size)],
         resources={"runtime": Runtime(settings)},
-        # DuckDB takes one writer at a time: embedded runs execute their steps in one process.
-        executor=dg.in_process_executor if embedded else dg.multiprocess_executor,
+        # Steps run in the run's own process: DuckDB takes one writer at a time, and on Postgres a
+        # per-user run is small enough that a process per step (seconds of imports each) would cost
+        # more than it saves. Parallelism comes from concurrent runs and, within a run, sync workers.
+        executor=dg.in_process_executor,
     )
 
 
