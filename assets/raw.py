@@ -36,6 +36,8 @@ def build_sync_asset(service: str) -> dg.AssetsDefinition:
                     retry_policy=RETRY, description=f"Incremental {service} sync of one user, through Nango.")
     def sync(context: dg.AssetExecutionContext, runtime: dg.ResourceParam[Runtime]):
         user_id = context.partition_key
+        if runtime.purge_requested([user_id], [service]):
+            context.log.info(f"deleted {user_id}'s {service} data, as they asked when disconnecting it")
         [outcome] = runtime.sync([user_id], services=[service])[user_id]
         if outcome.status == "failed":
             raise failure(outcome)

@@ -13,7 +13,6 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from pipelines.compile import SERVICES
 from pipelines.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,14 +48,7 @@ class PipelineLoop:
         return users
 
     def _purge(self) -> set[str]:
-        services = {integration: service for service, integration in SERVICES.items()}
-        done = set()
-        for record in self.runtime.appdb.pending_purges():
-            self.runtime.warehouse.purge(record.user_id, services[record.integration])
-            self.runtime.appdb.purge_done(record.user_id, record.integration)
-            log.info("deleted %s data of %s, as its owner asked", record.integration, record.user_id)
-            done.add(record.user_id)
-        return done
+        return self.runtime.purge_requested()
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -5,10 +5,13 @@ The CLI and the Dagster code location both stand on this; nothing here imports D
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import cached_property
 
+from pipelines.compile import SERVICES
 from pipelines.export import Exporter
 from pipelines.models import ModelResult, ModelRunner
 from pipelines.nango import NangoClient
@@ -20,6 +23,9 @@ from pipelines.warehouse import Warehouse, open_warehouse
 from sylo.appdb import AppDB
 from sylo.export_layout import ExportLayout
 from sylo.settings import Settings
+
+
+log = logging.getLogger(__name__)
 
 
 class ConfigurationError(Exception):
@@ -101,6 +107,23 @@ class Runtime:
             if changed or new_day:
                 refresh.append(user_id)
         return refresh
+
+    def purge_requested(self, user_ids: Iterable[str] | None = None, services: Iterable[str] | None = None) -> set[str]:
+        """Delete the synced data owners asked to delete when they disconnected; the users affected."""
+        integrations = {integration: service for service, integration in SERVICES.items()}
+        wanted_users = set(user_ids) if user_ids is not None else None
+        wanted_services = set(services) if services is not None else None
+        done = set()
+        for record in self.appdb.pending_purges():
+            service = integrations.get(record.integration)
+            if service is None or (wanted_users is not None and record.user_id not in wanted_users) or \
+                    (wanted_services is not None and service not in wanted_services):
+                continue
+            self.warehouse.purge(record.user_id, service)
+            self.appdb.purge_done(record.user_id, record.integration)
+            log.info("deleted the %s data of %s, as its owner asked", service, record.user_id)
+            done.add(record.user_id)
+        return done
 
     def close(self) -> None:
         if "warehouse" in self.__dict__:

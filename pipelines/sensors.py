@@ -12,7 +12,9 @@ from pipelines.nango import NangoError
 from pipelines.partitions import users
 from pipelines.runtime import Runtime
 
-TRIGGERS = ("connected", "reconnected")
+# A disconnection changes the documents too (their freshness says so, and the owner may have
+# asked for the data to go), so it starts a run like a new connection does.
+TRIGGERS = ("connected", "reconnected", "disconnected")
 
 
 @dg.sensor(job=sync_user_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -319,7 +319,7 @@ class Warehouse(ABC):
 
     def purge(self, user_id: str, service: str) -> None:
         """Delete what was synced from `service` for `user_id` (the owner disconnected it and asked)."""
-        tables = [table for table in RAW_TABLES if table.startswith(service + "_")]
+        tables = tuple(table for table in RAW_TABLES if table.startswith(service + "_"))
         with self.transaction() as tx:
             for statement in self.sql.render("purge_service.sql", tables=tables):
                 params = {"user_id": user_id, "service": service}
