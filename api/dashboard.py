@@ -174,25 +174,27 @@ def _card(service: str, integration: str, name: str, record, fresh: dict | None,
 def connect(service: str) -> Response:
     """A Nango connect session tagged with this user, then Nango's Connect page."""
     integration = _integration(service)
-    try:
-        session = _nango().create_connect_session({"end_user_id": g.user_id}, [integration])
-    except NangoError as error:
-        flash(f"Could not start connecting: Nango said {error}.", "error")
-        return redirect(url_for("dashboard.connections"))
-    return redirect(session["connect_link"], code=303)
+    return _to_connect_page("connecting", lambda nango: nango.create_connect_session({"end_user_id": g.user_id},
+                                                                                      [integration]))
 
 
 @bp.post("/connections/<service>/reconnect")
 @web.signed_in
 def reconnect(service: str) -> Response:
+    """Nango's reconnect session for the existing connection (a new one if there is none)."""
     integration = _integration(service)
     record = _current(integration)
     if record is None:
         return connect(service)
+    return _to_connect_page("reconnecting", lambda nango: nango.create_reconnect_session(
+        record.connection_id, integration, {"end_user_id": g.user_id}))
+
+
+def _to_connect_page(doing: str, start_session) -> Response:
     try:
-        session = _nango().create_reconnect_session(record.connection_id, integration, {"end_user_id": g.user_id})
+        session = start_session(_nango())
     except NangoError as error:
-        flash(f"Could not start reconnecting: Nango said {error}.", "error")
+        flash(f"Could not start {doing}: Nango said {error}.", "error")
         return redirect(url_for("dashboard.connections"))
     return redirect(session["connect_link"], code=303)
 

@@ -6,12 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from pipelines.nango import NangoClient
 from pipelines.retry import RetryPolicy
+from pipelines.runtime import Runtime
 from pipelines.sync import SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import Warehouse, open_warehouse
+from sylo.settings import Settings
 
 
 class RecordingSleep:
@@ -68,3 +71,19 @@ def run_sync(running, warehouse: Warehouse, policy: RetryPolicy, settings: SyncS
                           policy=policy, workers=2)
     finally:
         client.close()
+
+
+def settings_for(running, tmp_path: Path, **extra) -> Settings:
+    """Settings pointing at a running sandbox, with state under tmp_path."""
+    return Settings(_env_file=None, data_dir=tmp_path, nango_url=running.url,
+                    nango_secret_key=SecretStr(running.secret_key), **extra)
+
+
+@pytest.fixture
+def runtime(sandbox, tmp_path):
+    """A Runtime on the sandbox, with every sandbox user registered."""
+    runtime = Runtime(settings_for(sandbox, tmp_path))
+    for user_id in sandbox.user_ids():
+        runtime.appdb.ensure_user(user_id)
+    yield runtime
+    runtime.close()

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import dagster as dg
 import pytest
-from pydantic import SecretStr
 
 from assets.documents import documents
 from assets.models import model_assets
 from assets.raw import raw_assets
 from pipelines.definitions import build_definitions
-from pipelines.runtime import Runtime
 from pipelines.batch import sync_batch_job
 from pipelines.schedules import build_incremental_sync_schedule
 from pipelines.sensors import connections_sensor
 from sylo.settings import Settings
 
 
-def settings_for(running, tmp_path: Path, **extra) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path, nango_url=running.url,
-                    nango_secret_key=SecretStr(running.secret_key), **extra)
-
-
-@pytest.fixture
-def runtime(sandbox, tmp_path):
-    runtime = Runtime(settings_for(sandbox, tmp_path))
-    for user_id in sandbox.user_ids():
-        runtime.appdb.ensure_user(user_id)
-    yield runtime
-    runtime.close()
 
 
 def test_definitions_load_with_every_part():

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from pipelines.loop import PipelineLoop
-from pipelines.runtime import Runtime
-from tests.pipelines.test_dagster import settings_for
-
-
-@pytest.fixture
-def runtime(sandbox, tmp_path):
-    runtime = Runtime(settings_for(sandbox, tmp_path))
-    for user_id in sandbox.user_ids():
-        runtime.appdb.ensure_user(user_id)
-    yield runtime
-    runtime.close()
 
 
 def live_rows(runtime, user_id: str, table: str) -> int:
