@@ -232,6 +232,7 @@ def _serve_demo(runtime, settings: Settings, first_user: str, port: int) -> None
     from sylo.accounts import Accounts
     from sylo.commands import build_worker
 
+    logging.getLogger("werkzeug").setLevel(settings.log_level.upper())  # a line per request only if asked
     appdb = runtime.appdb
     newcomer = "new-studio"
     appdb.ensure_user(newcomer, email="owner@new-studio.example", display_name="A studio with nothing connected")

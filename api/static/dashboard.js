@@ -18,15 +18,23 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 2500);
 });
 
-// Connecting happens on Nango's page in a new tab; this tab refreshes until the card settles.
+// Connecting happens on Nango's page in a new tab; this tab refreshes until that card settles.
 const AWAIT_KEY = "sylo-awaiting-connection";
+const refreshSoon = () => setTimeout(() => location.reload(), 3000);
 document.addEventListener("submit", (event) => {
-  if (event.target.matches("form[data-awaits-connection]")) sessionStorage.setItem(AWAIT_KEY, String(Date.now()));
+  const form = event.target;
+  if (!form.matches("form[data-awaits-connection]")) return;
+  const card = form.closest("[data-service]");
+  const awaited = {since: Date.now(), service: card.dataset.service, from: card.dataset.state};
+  sessionStorage.setItem(AWAIT_KEY, JSON.stringify(awaited));
+  refreshSoon();  // the form opens a new tab, so no page load here would start the refreshing
 });
 window.addEventListener("DOMContentLoaded", () => {
-  const since = Number(sessionStorage.getItem(AWAIT_KEY) || 0);
-  const waiting = Date.now() - since < 3 * 60 * 1000;
-  const syncing = document.querySelector('[data-state="syncing"]');
+  if (!document.querySelector(".cards")) return;
+  const awaited = JSON.parse(sessionStorage.getItem(AWAIT_KEY) || "null");
+  const card = awaited && document.querySelector(`.card[data-service="${awaited.service}"]`);
+  // Stop once the card has moved on, so a settled page never reloads under someone's hand.
+  const waiting = card && Date.now() - awaited.since < 3 * 60 * 1000 && card.dataset.state === awaited.from;
   if (!waiting) sessionStorage.removeItem(AWAIT_KEY);
-  if ((waiting || syncing) && document.querySelector(".cards")) setTimeout(() => location.reload(), 3000);
+  if (waiting || document.querySelector('[data-state="syncing"]')) refreshSoon();
 });

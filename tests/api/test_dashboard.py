@@ -205,3 +205,25 @@ def test_connect_starts_a_nango_session_tagged_with_the_user(make_sandbox, tmp_p
     [record] = appdb.connections("carol")
     assert record.status == "disconnected" and record.purge_requested_at is not None
     assert 'data-service="asana" data-state="disconnected"' in client.get("/connections").get_data(as_text=True)
+
+
+def test_a_first_sync_that_failed_shows_the_error_not_syncing(app, accounts, deployment):
+    import json as jsonlib
+
+    user_id = deployment.users[1]
+    path = ExportLayout(deployment.settings.exports).context(user_id, "all", "json")
+    original = path.read_bytes()
+    document = jsonlib.loads(original)
+    for item in document["freshness"]:
+        if item["service"] == "xero":
+            item.update(last_success_at=None, note="last sync failed: Xero answered 500 three times")
+    deployment.appdb.record_connection(user_id=user_id, integration="xero", connection_id="c-xero-1",
+                                       status="connected", kind="connected", source="webhook")
+    try:
+        atomic_write(path, jsonlib.dumps(document).encode())
+        client = app.test_client()
+        sign_in(client, accounts, user_id)
+        page = client.get("/connections").get_data(as_text=True)
+        assert 'data-service="xero" data-state="error"' in page and "Xero answered 500" in page
+    finally:
+        atomic_write(path, original)

@@ -66,38 +66,40 @@ def test_a_connection_made_on_the_connect_page_ends_in_that_users_documents(make
         assert {(e.user_id, e.integration, e.kind, e.source) for e in events} == {
             (USER, integration, "connected", "webhook") for integration in INTEGRATIONS}
 
-        instance = dg.DagsterInstance.ephemeral()
-        tick = dg.build_sensor_context(instance=instance, resources={"runtime": runtime})
-        result = defs.resolve_sensor_def("connections_sensor")(tick)
-        assert result.dynamic_partitions_requests[0].partition_keys == [USER]
-        [request] = result.run_requests
-        assert (request.partition_key, request.run_key) == (USER, f"connection-event:{events[-1].id}")
-        assert runtime.appdb.events_after(events[-1].id) == [], "reconciliation found nothing the webhooks missed"
+        # A temporary instance that is current while definitions resolve (an ephemeral one left
+        # Dagster resolving a stale instance from an earlier test).
+        with dg.instance_for_test() as instance:
+            tick = dg.build_sensor_context(instance=instance, resources={"runtime": runtime})
+            result = defs.resolve_sensor_def("connections_sensor")(tick)
+            assert result.dynamic_partitions_requests[0].partition_keys == [USER]
+            [request] = result.run_requests
+            assert (request.partition_key, request.run_key) == (USER, f"connection-event:{events[-1].id}")
+            assert runtime.appdb.events_after(events[-1].id) == [], "reconciliation found nothing the webhooks missed"
 
-        instance.add_dynamic_partitions("users", [USER])
-        run = defs.resolve_job_def("sync_user").execute_in_process(partition_key=USER, instance=instance,
-                                                                   tags=request.tags)
-        assert run.success
-        briefing = runtime.exporter.layout.context(USER, "all", "md")
-        assert briefing.exists() and briefing.read_text().startswith("# Studio briefing")
+            instance.add_dynamic_partitions("users", [USER])
+            run = defs.resolve_job_def("sync_user").execute_in_process(partition_key=USER, instance=instance,
+                                                                       tags=request.tags)
+            assert run.success
+            briefing = runtime.exporter.layout.context(USER, "all", "md")
+            assert briefing.exists() and briefing.read_text().startswith("# Studio briefing")
 
-        # The user reads them through the API with a token of their own.
-        token = runtime.appdb.issue_token(USER)[1]
-        served = httpx.get(f"{api_url}/v1/context/all.md", headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        assert served.status_code == 200 and served.content == briefing.read_bytes()
+            # The user reads them through the API with a token of their own.
+            token = runtime.appdb.issue_token(USER)[1]
+            served = httpx.get(f"{api_url}/v1/context/all.md", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert served.status_code == 200 and served.content == briefing.read_bytes()
 
-        # A redelivered webhook records nothing, so the next tick requests nothing...
-        body = encode(deliveries[0]["payload"])
-        again = httpx.post(f"{api_url}/webhooks/nango", content=body, timeout=10,
-                           headers={"Content-Type": "application/json", **sign(body, WEBHOOK_KEY)})
-        assert again.json()["outcome"] == "unchanged"
-        later = defs.resolve_sensor_def("connections_sensor")(
-            dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"runtime": runtime}))
-        assert isinstance(later, dg.SkipReason)
-        # ...and a tick that lost its cursor asks again under the same run key, which Dagster runs once.
-        replayed = defs.resolve_sensor_def("connections_sensor")(
-            dg.build_sensor_context(instance=instance, resources={"runtime": runtime}))
-        assert [r.run_key for r in replayed.run_requests] == [request.run_key]
-        assert replayed.dynamic_partitions_requests == []
+            # A redelivered webhook records nothing, so the next tick requests nothing...
+            body = encode(deliveries[0]["payload"])
+            again = httpx.post(f"{api_url}/webhooks/nango", content=body, timeout=10,
+                               headers={"Content-Type": "application/json", **sign(body, WEBHOOK_KEY)})
+            assert again.json()["outcome"] == "unchanged"
+            later = defs.resolve_sensor_def("connections_sensor")(
+                dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"runtime": runtime}))
+            assert isinstance(later, dg.SkipReason)
+            # ...and a tick that lost its cursor asks again under the same run key, which Dagster runs once.
+            replayed = defs.resolve_sensor_def("connections_sensor")(
+                dg.build_sensor_context(instance=instance, resources={"runtime": runtime}))
+            assert [r.run_key for r in replayed.run_requests] == [request.run_key]
+            assert replayed.dynamic_partitions_requests == []
     finally:
         runtime.close()
