@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     settings = settings or Settings()
     appdb = appdb or AppDB.from_settings(settings)
     appdb.migrate()
+    appdb.token_cache_seconds = settings.token_cache_seconds
     settings.exports.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",

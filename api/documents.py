@@ -59,7 +59,19 @@ class DocumentStore:
     def __init__(self, root: Path):
         self.layout = ExportLayout(root)
         self._etags: dict[tuple, str] = {}
+        self._paths: dict[tuple[str, str, str], Path] = {}
         self._lock = threading.Lock()
+
+    def path(self, user_id: str, kind: str, fmt: str) -> Path:
+        """The document's file, checked and built once per (user, kind, format) and remembered."""
+        key = (user_id, kind, fmt)
+        found = self._paths.get(key)
+        if found is None:
+            found = self.layout.context(user_id, kind, fmt)
+            if len(self._paths) > 100_000:
+                self._paths.clear()
+            self._paths[key] = found
+        return found
 
     def manifest(self, user_id: str) -> dict | None:
         try:
@@ -82,7 +94,7 @@ class DocumentStore:
     def etag(self, user_id: str, kind: str, fmt: str) -> str | None:
         """The current ETag of a document, or None when it is not exported."""
         try:
-            stat = os.stat(self.layout.context(user_id, kind, fmt))
+            stat = os.stat(self.path(user_id, kind, fmt))
         except FileNotFoundError:
             return None
         known = self._etags.get(_key(stat))
@@ -91,7 +103,7 @@ class DocumentStore:
     def read(self, user_id: str, kind: str, fmt: str) -> Document | None:
         """The document's bytes and ETag, or None when it is not exported."""
         try:
-            with open(self.layout.context(user_id, kind, fmt), "rb") as handle:
+            with open(self.path(user_id, kind, fmt), "rb") as handle:
                 key = _key(os.fstat(handle.fileno()))
                 body = handle.read()
         except FileNotFoundError:

@@ -59,11 +59,16 @@ def instrument(app: Flask) -> None:
     def start_timer() -> None:
         g.started = time.perf_counter()
 
+    children: dict[tuple, tuple] = {}  # labelled metric children, looked up once per label set
+
     @app.after_request
     def record(response: Response) -> Response:
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        key = (request.url_rule.rule if request.url_rule else "unmatched", request.method, response.status_code)
+        pair = children.get(key)
+        if pair is None:
+            pair = children[key] = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0], key[1]))
+        pair[0].inc()
+        pair[1].observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response
 
 

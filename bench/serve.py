@@ -3,10 +3,14 @@
 Prints, for the Sylo API and for a minimal static file server over the same files (the ceiling,
 `bench/static_app.py`, same gunicorn settings, no auth): req/s, p50 and p99 latency for full
 reads (200, about 30 KB) and for revalidations (304 on a matching If-None-Match), the ratio
-Sylo / static for each, and the CPU seconds the servers and the load generator used. When p99 at
-the main load is over 20 ms, two lower load points follow (fewer connections).
+Sylo / static for each, the CPU seconds used by the servers, by the load generator and by anything
+else on the machine (a busy neighbour spoils the figures), and how wrk's keep-alive connections
+fell across the workers (a connection stays with the worker that accepted it, and one worker
+holding most of them caps throughput near one core's worth). Each figure is the median of several
+passes by req/s, each on fresh connections. When p99 at the main load is over 20 ms, two lower
+load points follow (fewer connections).
 
-    .venv/bin/python bench/serve.py [--users 20] [--scale 3.0] [--duration 10] [--connections 16]
+    .venv/bin/python bench/serve.py [--users 20] [--scale 3.0] [--duration 5] [--passes 3] [--connections 16]
 
 The load generator is wrk (`apt-get install wrk`) in its own process; a Lua script rotates the
 users' tokens, each user reading their own all.md. Both servers run gunicorn with 2 gthread
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -87,37 +92,60 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, data_dir: Path, workers: int, ready_path: str):
-    """Serve `app` with the repository's gunicorn config; yield its URL and the master's pid."""
+def gunicorn(app: str, data_dir: Path, exports: Path, workers: int, ready_path: str):
+    """Serve `app` with the repository's gunicorn config; yield its URL and the master's pid.
+
+    Each server gets its own data dir: the config empties `<data_dir>/prometheus` at start-up.
+    """
+    data_dir.mkdir(exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYLO_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(SYLO_DATA_DIR=str(data_dir), SYLO_LOG_LEVEL="WARNING")
-    process = subprocess.Popen([GUNICORN, "-c", "python:sylo.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-                                "--workers", str(workers), app], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.update(SYLO_DATA_DIR=str(data_dir), SYLO_EXPORT_DIR=str(exports), SYLO_LOG_LEVEL="WARNING")
+    log = data_dir / "gunicorn.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([GUNICORN, "-c", "python:sylo.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
+                                    "--workers", str(workers), app], cwd=ROOT, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url + ready_path, process, workers)
+        wait_ready(url + ready_path, process, workers, log)
         yield url, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
-def wait_ready(url: str, process: subprocess.Popen, workers: int, seconds: float = 60) -> None:
-    """Until the URL answers and every worker has booted (they start one after another)."""
+def wait_ready(url: str, process: subprocess.Popen, workers: int, log: Path, seconds: float = 60) -> None:
+    """Until the URL answers and every worker accepts connections.
+
+    A forked worker accepts only once it has loaded the app, and a keep-alive connection stays with
+    the worker that accepted it: wrk started before the last worker is up loads one worker only.
+    """
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{process.stderr.read()[-3000:]}")
+            raise SystemExit(f"gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             answered = httpx.get(url, timeout=1).status_code < 500
         except httpx.TransportError:
             answered = False
-        if answered and len(psutil.Process(process.pid).children()) == workers:
+        children = psutil.Process(process.pid).children()
+        if answered and len(children) == workers and all(accepting(child.pid) for child in children):
             return
         time.sleep(0.1)
     raise SystemExit(f"gunicorn did not come up at {url}")
+
+
+def accepting(pid: int) -> bool:
+    """Whether a worker polls its listening socket: an epoll set in /proc/<pid>/fdinfo names its fd."""
+    listening = {c.fd for c in psutil.Process(pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    polled = set()
+    for info in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            polled.update(int(n) for n in re.findall(r"^tfd:\s+(\d+)", info.read_text(), re.MULTILINE))
+        except OSError:  # an fd closed while we looked
+            continue
+    return bool(listening & polled)
 
 
 def check_responses(sylo: str, static: str, readers: list[Reader]) -> list[Reader]:
@@ -190,30 +218,57 @@ def cpu_seconds(pid: int) -> float:
     return sum(t.user + t.system for t in (p.cpu_times() for p in processes))
 
 
-def run_wrk(url: str, script: Path, connections: int, duration: float) -> dict:
-    """One wrk run (2 threads, --latency); its figures, plus the CPU it used."""
+def busy_seconds() -> float:
+    """CPU time all processes have used (interrupts left out): what is left after ours is a neighbour's."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system
+
+
+def run_wrk(url: str, script: Path, connections: int, duration: int, server_pid: int) -> dict:
+    """One wrk run (2 threads, --latency): its figures, the CPU it used, and the connections per worker."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["wrk", "--latency", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "-s",
-                          str(script), url], check=False, capture_output=True, text=True)
+    process = subprocess.Popen(["wrk", "--latency", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "-s",
+                                str(script), url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(duration / 2)
+    split = connections_per_worker(server_pid)
+    stdout, stderr = process.communicate()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if out.returncode != 0:
-        raise SystemExit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
-    figures = json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+    if process.returncode != 0:
+        raise SystemExit(f"wrk failed:\n{stdout}\n{stderr}")
+    figures = json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
     figures["wrk_cpu_s"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    figures["text"] = out.stdout
+    figures["connections_per_worker"] = split
+    figures["text"] = stdout
     return figures
 
 
+def connections_per_worker(pid: int) -> list[int]:
+    """Keep-alive connections stay with the worker that accepted them; an uneven split caps throughput."""
+    return sorted((sum(c.status == psutil.CONN_ESTABLISHED for c in worker.net_connections("tcp"))
+                   for worker in psutil.Process(pid).children()), reverse=True)
+
+
 def scenario(name: str, server: tuple[str, int], readers: list[Reader], workdir: Path, connections: int,
-             duration: float) -> dict:
-    """Load one server with one kind of request; fail loudly on any error status or wrong-sized answers."""
+             args) -> dict:
+    """The median of `args.passes` wrk runs by req/s, each on fresh connections (so a fresh split)."""
     kind, revalidate = name.split()[0], name.endswith("304")
     script = workdir / f"{name.replace(' ', '_')}.lua"
     script.write_text(lua_script(readers, kind, revalidate))
+    passes = sorted((load_pass(name, server, script, connections, args.duration, revalidate, readers)
+                     for _ in range(args.passes)), key=lambda run: run["req_per_s"])
+    median = passes[(len(passes) - 1) // 2]
+    return {**median, "passes": [{k: run[k] for k in ("req_per_s", "p99_ms", "connections_per_worker")}
+                                 for run in passes]}
+
+
+def load_pass(name: str, server: tuple[str, int], script: Path, connections: int, duration: int,
+              revalidate: bool, readers: list[Reader]) -> dict:
+    """One wrk run against one server; fail loudly on any error status or wrong-sized answers."""
     url, pid = server
-    cpu_before = cpu_seconds(pid)
-    wrk = run_wrk(url, script, connections, duration)
+    cpu_before, busy_before = cpu_seconds(pid), busy_seconds()
+    wrk = run_wrk(url, script, connections, duration, pid)
     server_cpu = cpu_seconds(pid) - cpu_before
+    other_cpu = busy_seconds() - busy_before - server_cpu - wrk["wrk_cpu_s"]
     if wrk["status"]:
         raise SystemExit(f"{name}: {wrk['status']} non-2xx/3xx responses out of {wrk['requests']}:\n{wrk['text']}")
     per_request = wrk["bytes"] / max(wrk["requests"], 1)
@@ -225,24 +280,27 @@ def scenario(name: str, server: tuple[str, int], readers: list[Reader], workdir:
             "req_per_s": round(wrk["requests"] / seconds), "p50_ms": wrk["p50_us"] / 1000,
             "p90_ms": wrk["p90_us"] / 1000, "p99_ms": wrk["p99_us"] / 1000, "max_ms": wrk["max_us"] / 1000,
             "bytes_per_response": round(per_request), "server_cpu_s": round(server_cpu, 1),
-            "wrk_cpu_s": round(wrk["wrk_cpu_s"], 1), "seconds": round(seconds, 2),
+            "wrk_cpu_s": round(wrk["wrk_cpu_s"], 1), "other_cpu_s": round(max(other_cpu, 0), 1),
+            "connections_per_worker": wrk["connections_per_worker"], "seconds": round(seconds, 2),
             "socket_errors": {k: wrk[k] for k in ("connect", "read", "write", "timeout") if wrk[k]}}
 
 
 def measure(readers: list[Reader], data_dir: Path, args) -> dict:
     """Both servers up side by side; the four scenarios interleaved, then lower load points if needed."""
-    with gunicorn("api:create_app()", data_dir, args.workers, "/healthz") as sylo, \
-            gunicorn("bench.static_app:create_app()", data_dir, args.workers,
+    exports = data_dir / "exports"
+    with gunicorn("api:create_app()", data_dir, exports, args.workers, "/healthz") as sylo, \
+            gunicorn("bench.static_app:create_app()", data_dir / "static", exports, args.workers,
                      f"/{readers[0].user_id}/context/all.md") as static:
         readers = check_responses(sylo[0], static[0], readers)
         servers = {"sylo": sylo, "static": static}
-        for name in ("sylo 200", "static 200"):  # warm-up: imports, ETag caches, connection pools
-            scenario(name, servers[name.split()[0]], readers, data_dir, args.connections, 2)
-        runs = {name: scenario(name, servers[name.split()[0]], readers, data_dir, args.connections, args.duration)
+        warm_up = argparse.Namespace(passes=1, duration=2)  # imports, ETag caches, connection pools
+        for name in ("sylo 200", "static 200"):
+            scenario(name, servers[name.split()[0]], readers, data_dir, args.connections, warm_up)
+        runs = {name: scenario(name, servers[name.split()[0]], readers, data_dir, args.connections, args)
                 for name in ("sylo 200", "static 200", "sylo 304", "static 304")}
         lower = []
         if runs["sylo 200"]["p99_ms"] > TARGET_P99_MS:
-            lower = [scenario("sylo 200", sylo, readers, data_dir, c, args.duration)
+            lower = [scenario("sylo 200", sylo, readers, data_dir, c, args)
                      for c in sorted({max(2, args.connections // 2), max(2, args.connections // 4)}, reverse=True)]
     return {"runs": runs, "lower_load": lower}
 
@@ -252,21 +310,24 @@ def report(readers: list[Reader], figures: dict, args) -> dict:
     runs, lower = figures["runs"], figures["lower_load"]
     mean_kb = sum(sizes) / len(sizes) / 1000
     print(f"{len(readers)} users, all.md {mean_kb:.1f} KB mean ({min(sizes) / 1000:.1f}-{max(sizes) / 1000:.1f} KB); "
-          f"gunicorn {args.workers} gthread workers x 4 threads per server; wrk 2 threads, "
-          f"{args.connections} connections, {args.duration:g} s per scenario, loopback, {os.cpu_count()} cores")
+          f"gunicorn {args.workers} gthread workers x 4 threads per server; wrk 2 threads, {args.connections} "
+          f"connections; median of {args.passes} passes of {args.duration} s; loopback, {os.cpu_count()} cores")
     if mean_kb < 25:
         print(f"  NOTE: all.md averages {mean_kb:.1f} KB, well under the 30 KB the issue names (raise --scale)")
-    print(f"  {'scenario':<12}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'server CPU s':>14}{'wrk CPU s':>11}")
+    print(f"  {'scenario':<12}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'server CPU s':>14}{'wrk CPU s':>11}{'other CPU s':>13}"
+          "  conns/worker  passes: req/s (conns/worker)")
     for status in ("200", "304"):
         sylo, static = runs[f"sylo {status}"], runs[f"static {status}"]
         for run in (sylo, static):
             print(f"  {run['scenario']:<12}{run['req_per_s']:>8}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}"
-                  f"{run['max_ms']:>9.1f}{run['server_cpu_s']:>14}{run['wrk_cpu_s']:>11}")
+                  f"{run['max_ms']:>9.1f}{run['server_cpu_s']:>14}{run['wrk_cpu_s']:>11}{run['other_cpu_s']:>13}  "
+                  f"{split(run):<14}{passes(run)}")
         print(f"  {'sylo/static':<12}{sylo['req_per_s'] / static['req_per_s']:>8.2f}"
               f"{sylo['p50_ms'] / static['p50_ms']:>9.2f}{sylo['p99_ms'] / static['p99_ms']:>9.2f}")
     for run in lower:
         print(f"  lower load: sylo 200 at {run['connections']} connections: {run['req_per_s']} req/s, "
-              f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms")
+              f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, conns/worker {split(run)}; "
+              f"passes {passes(run)}")
     main = runs["sylo 200"]
     print(f"  target: authenticated 200s >= {TARGET_RPS}/s: {main['req_per_s']} req/s at {args.connections} "
           f"connections -> {'met' if main['req_per_s'] >= TARGET_RPS else 'MISSED'}")
@@ -274,18 +335,33 @@ def report(readers: list[Reader], figures: dict, args) -> dict:
     print(f"  target: p99 <= {TARGET_P99_MS:g} ms while >= {TARGET_RPS}/s: "
           + (f"met at {meeting[0]['connections']} connections ({meeting[0]['req_per_s']} req/s, "
              f"p99 {meeting[0]['p99_ms']:.2f} ms)" if meeting else "MISSED at every load point measured"))
+    busy = [run for run in (*runs.values(), *lower) if run["other_cpu_s"] > 0.1 * os.cpu_count() * run["seconds"]]
+    if busy:
+        during = ", ".join(f"{run['scenario']} at {run['connections']}" for run in busy)
+        print(f"  NOTE: other processes took over 10% of the machine during {during} connections: "
+              "those figures understate the API; rerun on a quiet machine")
     for run in (*runs.values(), *lower):
         if run["socket_errors"]:
             print(f"  socket errors in {run['scenario']} at {run['connections']} connections: {run['socket_errors']}")
     return {"users": len(readers), "all_md_mean_bytes": round(sum(sizes) / len(sizes)), "workers": args.workers,
-            "connections": args.connections, "duration_s": args.duration, "runs": runs, "lower_load": lower}
+            "connections": args.connections, "duration_s": args.duration, "passes": args.passes, "runs": runs,
+            "lower_load": lower}
+
+
+def split(run: dict) -> str:
+    return "/".join(map(str, run["connections_per_worker"]))
+
+
+def passes(run: dict) -> str:
+    return ", ".join(f"{p['req_per_s']} ({split(p)})" for p in run["passes"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--scale", type=float, default=3.0, help="world scale giving all.md of about 30 KB")
-    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of load per pass")
+    parser.add_argument("--passes", type=int, default=3, help="wrk runs per scenario, each on fresh connections")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (closed loop)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     args = parser.parse_args()

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     sync_batch_size: int = Field(
         100, ge=1, description="Users per run of the scheduled incremental sync (one process syncs the whole batch)."
     )
+    sensor_interval_seconds: int = Field(
+        30, ge=1,
+        description="How often the daemon's sensors tick: new connections (reconciled with Nango), runs whose worker died.",
+    )
     compile_workers: int = Field(
         2, ge=1, description="Processes that render documents when many users are compiled at once."
     )
@@ -90,6 +94,9 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser Origins allowed to call /mcp, comma-separated; the public URL's origin is always allowed.",
+    )
+    token_cache_seconds: float = Field(
+        10.0, ge=0, description="How long an API worker remembers a valid token; a revocation reaches every worker within this."
     )
     api_workers: int = Field(2, ge=1, description="gunicorn worker processes started by `sylo serve`.")
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +32,7 @@ SECRET_PREFIX = "whsec_"  # Standard Webhooks: whsec_ + base64 of the key bytes
 REENCRYPT_BATCH = 500
 
 # Built once: every API request runs it, and SQLAlchemy then reuses the compiled form.
-_TOKEN_OWNER = select(api_tokens.c.user_id).where(
+_TOKEN_OWNER = select(api_tokens.c.user_id, api_tokens.c.id).where(
     api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
 
 
@@ -120,7 +121,10 @@ def engine_url(url: str) -> str:
 class AppDB:
     def __init__(self, url: str):
         self.url = engine_url(url)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        # Pre-ping catches a Postgres connection the server dropped; a local SQLite file needs none.
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=self.url.startswith("postgresql"))
+        self.token_cache_seconds = 0.0
+        self._token_cache: dict[str, tuple[str, str, float]] = {}
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -199,11 +203,28 @@ class AppDB:
             return _insert_token(conn, user_id, label, now())
 
     def user_for_token(self, token: str) -> str | None:
-        """The user a live token belongs to, by one indexed lookup of its hash."""
+        """The user a live token belongs to, by one indexed lookup of its hash.
+
+        With `token_cache_seconds` set (the API sets it), a token that matched is remembered that
+        long in this process: a revocation made elsewhere takes effect within that time, one made
+        through this AppDB at once.
+        """
         if not token.startswith(TOKEN_PREFIX):
             return None
+        digest = hash_token(token)
+        cached = self._token_cache.get(digest)
+        if cached is not None and cached[2] > time.monotonic():
+            return cached[0]
         with self.engine.connect() as conn:
-            return conn.execute(_TOKEN_OWNER, {"token_hash": hash_token(token)}).scalar()
+            row = conn.execute(_TOKEN_OWNER, {"token_hash": digest}).first()
+        if row is None:
+            self._token_cache.pop(digest, None)
+            return None
+        if self.token_cache_seconds > 0:
+            if len(self._token_cache) > 10_000:
+                self._token_cache.clear()
+            self._token_cache[digest] = (row.user_id, row.id, time.monotonic() + self.token_cache_seconds)
+        return row.user_id
 
     def tokens(self, user_id: str) -> list[TokenInfo]:
         query = select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.created_at)
@@ -216,7 +237,11 @@ class AppDB:
         if user_id is not None:
             query = query.where(api_tokens.c.user_id == user_id)
         with self.engine.begin() as conn:
-            return conn.execute(query.values(revoked_at=now())).rowcount > 0
+            revoked = conn.execute(query.values(revoked_at=now())).rowcount > 0
+        for digest, (_, cached_id, _) in list(self._token_cache.items()):
+            if cached_id == token_id:
+                self._token_cache.pop(digest, None)
+        return revoked
 
     # -- signing secrets -----------------------------------------------------------------------
 

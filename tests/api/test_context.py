@@ -184,3 +184,17 @@ def test_no_route_lets_one_user_read_anothers_files(client, deployment):
             export.context(bob, "all", "md").read_bytes()
     for path in (f"/v1/context/{alice}/all.md", f"/{alice}/context/all.md", f"/v1/context/..%2F{alice}%2Fcontext%2Fall.md"):
         assert client.get(path, headers=deployment.headers(bob)).status_code == 404
+
+
+def test_a_token_revoked_elsewhere_stops_working_once_the_cache_expires(deployment, app):
+    from sylo.appdb import AppDB
+
+    user_id = deployment.users[1]
+    info, token = deployment.appdb.issue_token(user_id, label="cached")
+    client = app.test_client()
+    assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    elsewhere = AppDB(deployment.appdb.url)  # another worker's connection to the same app DB
+    assert elsewhere.revoke_token(info.id)
+    assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # cached
+    deployment.appdb._token_cache.clear()  # as if SYLO_TOKEN_CACHE_SECONDS had passed
+    assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 401
