@@ -8,8 +8,9 @@ from assets.raw import raw_assets
 from pipelines.jobs import sync_user_job
 from pipelines.runtime import Runtime
 from pipelines.batch import sync_batch_job
+from pipelines.orphans import build_orphaned_runs_sensor
 from pipelines.schedules import build_incremental_sync_schedule
-from pipelines.sensors import connections_sensor
+from pipelines.sensors import build_connections_sensor
 from sylo.settings import Settings
 
 
@@ -18,7 +19,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*raw_assets, *model_assets, documents],
         jobs=[sync_user_job, sync_batch_job],
-        sensors=[connections_sensor],
+        sensors=[build_connections_sensor(settings.sensor_interval_seconds),
+                 build_orphaned_runs_sensor(settings.sensor_interval_seconds)],
         schedules=[build_incremental_sync_schedule(settings.sync_batch_size)],
         resources={"runtime": Runtime(settings)},
         # Steps run in the run's own process: DuckDB takes one writer at a time, and on Postgres a

@@ -17,9 +17,18 @@ from pipelines.runtime import Runtime
 TRIGGERS = ("connected", "reconnected", "disconnected")
 
 
-@dg.sensor(job=sync_user_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Adds a partition and requests a sync when a user connects (or reconnects) a service.")
-def connections_sensor(context: dg.SensorEvaluationContext, runtime: dg.ResourceParam[Runtime]):
+def build_connections_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
+    @dg.sensor(job=sync_user_job, minimum_interval_seconds=interval_seconds, name="connections_sensor",
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Adds a partition and requests a sync when a user connects, reconnects or disconnects a service.")
+    def connections_sensor(context: dg.SensorEvaluationContext, runtime: dg.ResourceParam[Runtime]):
+        return evaluate(context, runtime)
+
+    return connections_sensor
+
+
+def evaluate(context: dg.SensorEvaluationContext, runtime: Runtime) -> dg.SensorResult | dg.SkipReason:
+    """One tick: reconcile with Nango, then a partition and a run request per user with new connections."""
     try:
         reconcile_connections(runtime.appdb, runtime.nango)
     except NangoError as exc:
@@ -41,3 +50,6 @@ def connections_sensor(context: dg.SensorEvaluationContext, runtime: dg.Resource
                       for user_id, event_id in sorted(latest.items())],
         cursor=str(events[-1].id),
     )
+
+
+connections_sensor = build_connections_sensor()
