@@ -18,7 +18,8 @@ The sandbox and gunicorn run as their own processes, and so does the load genera
 raw keep-alive sockets; every request pre-signed with a fresh timestamp before its phase starts, so
 signing is in neither the server's figures nor the timed loop). The app DB is SQLite (WAL, synchronous
 FULL) unless --app-db names a Postgres server, where a throwaway database is created and dropped;
-with --redis the replay guard and rate limiter use Redis (without it, each worker limits in memory).
+with --redis the replay guard and rate limiter use Redis (without it, each worker limits in memory),
+and the run's keys are deleted afterwards.
 Targets: >= 300 accepted/s, p99 <= 50 ms (at the target rate), drain >= 200/s.
 """
 
@@ -88,8 +89,8 @@ def service_env(data_dir: Path, app_db_url: str | None, redis_url: str | None) -
     return env
 
 
-def create_users(env: dict[str, str], count: int) -> list[dict]:
-    """Users with a signing secret each, as `sylo users create` makes them."""
+def create_users(env: dict[str, str], count: int, run: str) -> list[dict]:
+    """Users with a signing secret each, as `sylo users create` makes them; `run` in every id."""
     from sylo.appdb import AppDB
     from sylo.keyring import Keyring
     from sylo.settings import Settings
@@ -99,8 +100,8 @@ def create_users(env: dict[str, str], count: int) -> list[dict]:
     keyring = Keyring.from_settings(settings)
     with AppDB.from_settings(settings) as appdb:
         appdb.migrate()
-        return [{"user_id": f"studio-{n:04d}", "secret": appdb.create_user_with_credentials(
-            f"studio-{n:04d}", f"owner{n}@studio.example", keyring).signing_secret} for n in range(count)]
+        return [{"user_id": f"bench-{run}-{n:04d}", "secret": appdb.create_user_with_credentials(
+            f"bench-{run}-{n:04d}", f"owner{n}@studio.example", keyring).signing_secret} for n in range(count)]
 
 
 @contextmanager
@@ -225,7 +226,7 @@ def run_load(args) -> dict:
 def load(phase: str, url: str, users_file: Path, server_pid: int, *, first: int, count: int, connections: int,
          rate: float = 0, warmup: int = 200) -> dict:
     """Run one load phase in a fresh interpreter; it prints a JSON line of figures."""
-    from bench.serve import busy_seconds, connections_per_worker, cpu_seconds
+    from bench.serve import busy_seconds, cpu_seconds
 
     before, ours, machine = cpu_seconds(server_pid), own_cpu_seconds(), busy_seconds()
     process = subprocess.Popen([sys.executable, __file__, "--phase", phase, "--url", url, "--users-file",
@@ -235,7 +236,7 @@ def load(phase: str, url: str, users_file: Path, server_pid: int, *, first: int,
     split: list[int] = []
     while process.poll() is None:  # keep-alive pins a connection to a worker: the fullest sample shows the split
         time.sleep(0.5)
-        sample = connections_per_worker(server_pid)
+        sample = client_connections_per_worker(server_pid, int(url.rsplit(":", 1)[1]))
         split = sample if sum(sample) > sum(split) else split
     stdout, stderr = process.communicate()
     if process.returncode != 0:
@@ -244,6 +245,12 @@ def load(phase: str, url: str, users_file: Path, server_pid: int, *, first: int,
     server = cpu_seconds(server_pid) - before
     other = max(0.0, busy_seconds() - machine - server - (own_cpu_seconds() - ours))
     return {**result, "server_cpu_s": server, "other_cpu_s": other, "connections_per_worker": split}
+
+
+def client_connections_per_worker(pid: int, port: int) -> list[int]:
+    """Connections each worker holds on the API's port (its own to Postgres or Redis left out)."""
+    return sorted((sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port for c in w.net_connections("tcp"))
+                   for w in psutil.Process(pid).children()), reverse=True)
 
 
 def own_cpu_seconds() -> float:
@@ -382,10 +389,11 @@ def verdict(ok: bool) -> str:
 
 def measure(args, data_dir: Path) -> dict:
     load_before = os.getloadavg()[0]  # other work on these cores shows in every figure
+    run = uuid.uuid4().hex[:8]
     with app_database(args.app_db) as app_db_url:
         env = service_env(data_dir, app_db_url, args.redis)
         users_file = data_dir / "users.json"
-        users_file.write_text(json.dumps(create_users(env, args.users)))
+        users_file.write_text(json.dumps(create_users(env, args.users, run)))
         with sandbox(env) as (sandbox_url, sandbox_pid):
             env["SYLO_N8N_URL"] = sandbox_url
             with gunicorn(env, args.workers) as (url, pid):
@@ -398,7 +406,19 @@ def measure(args, data_dir: Path) -> dict:
             rows = len(stored_ids(box))
             box.engine.dispose()
             drained = drain(env, sandbox_url, sandbox_pid)
+        if args.redis:
+            forget(args.redis, run)
         return report(args, passes, steady, drained, rows, load_before)
+
+
+def forget(redis_url: str, run: str) -> None:
+    """Delete this run's replay ids and rate-limit windows: the Redis may be shared."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"*{run}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start:start + 1000])
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from sylo.commands.delivery import Forwarder, settle
 from sylo.commands.outbox import Command, Outbox, now
 
 log = logging.getLogger(__name__)
+MISS_RELOAD_SECONDS = 5.0
 
 
 class Refused(Exception):
@@ -61,9 +62,13 @@ class SecretCache:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def keys(self, user_id: str | None = None, refresh: bool = False) -> dict[str, list[bytes]]:
+    def keys(self, user_id: str | None = None, refresh: bool = False,
+             on_miss: bool = False) -> dict[str, list[bytes]]:
+        """`refresh` reloads now (after a rotation); `on_miss` reloads at most every few seconds, so
+        requests with wrong signatures cannot make every request reload and decrypt every secret."""
         with self._lock:
-            if refresh or time.monotonic() - self._loaded_at > self.ttl:
+            age = time.monotonic() - self._loaded_at
+            if refresh or age > self.ttl or (on_miss and age > MISS_RELOAD_SECONDS):
                 self._keys, self._loaded_at = self._load(), time.monotonic()
             if user_id is not None:
                 return {user_id: self._keys.get(user_id, [])}
@@ -142,8 +147,8 @@ class CommandService:
             slug = "stale-timestamp" if "timestamp is more" in str(error) else "invalid-signature"
             raise Refused(401, slug, f"Signature refused: {error}.") from None
         named = headers.get("X-Sylo-User") or None
-        for refresh in (False, True):
-            for user_id, keys in self.secrets.keys(named, refresh=refresh).items():
+        for on_miss in (False, True):
+            for user_id, keys in self.secrets.keys(named, on_miss=on_miss).items():
                 if keys and signing.matches(keys, message_id, timestamp, body, signatures):
                     return user_id, message_id
         self._refuse(named, "command.refused", "no signing secret matched", None, message_id, "http")

@@ -227,3 +227,14 @@ def test_mcp_tools_send_commands_through_the_same_path(studio):
     assert bad.get_json()["result"]["isError"] is True
     assert len(studio.n8n_calls()) == 1
     assert [e.source for e in studio.audit("bob")][:2] == ["mcp", "mcp"]
+
+
+def test_wrong_signatures_cannot_force_a_reload_of_every_secret_each_time(studio, monkeypatch):
+    cache = studio.client.application.extensions["sylo"].commands.secrets
+    cache.keys(refresh=True)
+    loads = []
+    original = cache._load
+    monkeypatch.setattr(cache, "_load", lambda: loads.append(1) or original())
+    for _ in range(5):
+        assert studio.send("alice", TASK, secret="whsec_" + "B" * 32).status_code == 401
+    assert len(loads) == 0  # loaded moments ago: a miss reloads at most every few seconds
