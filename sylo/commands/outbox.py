@@ -94,7 +94,8 @@ class Outbox:
             self.audit(user_id, "command.replayed", "refused", command_id=original.id, action=original.action,
                        message_id=message_id, source=source, detail="message id already accepted; not forwarded again")
             return original, True
-        return self.get(values["id"]), False
+        return Command(values["id"], user_id, message_id, action, json.loads(values["params"]), source, "queued", 0,
+                       at, None, None, None, at, at, None), False
 
     def audit(self, user_id: str | None, kind: str, outcome: str, *, command_id: str | None = None,
               action: str | None = None, message_id: str | None = None, source: str | None = None,
