@@ -14,6 +14,10 @@ from sylo.appdb import AppDB, ConnectionEvent
 log = logging.getLogger(__name__)
 
 
+# Connection events after which a user's services should be synced at once.
+SYNC_TRIGGERS = ("connected", "reconnected")
+
+
 def reconcile_connections(appdb: AppDB, nango: NangoClient) -> list[ConnectionEvent]:
     """Record what changed in Nango since we last looked; connections of unknown users are ignored."""
     known = {user.id for user in appdb.list_users()}

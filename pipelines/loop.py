@@ -13,10 +13,10 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from pipelines.connections import SYNC_TRIGGERS
 from pipelines.runtime import Runtime
 
 log = logging.getLogger(__name__)
-TRIGGERS = ("connected", "reconnected")
 
 
 class PipelineLoop:
@@ -30,11 +30,11 @@ class PipelineLoop:
     def tick(self) -> list[str]:
         """One pass: purges, then users with new connection events, then the periodic sync. Returns users synced."""
         appdb = self.runtime.appdb
-        purged = self._purge()
+        purged = self.runtime.purge_requested()
         events = appdb.events_after(self.cursor)
         if events:
             self.cursor = events[-1].id
-        users = sorted({e.user_id for e in events if e.kind in TRIGGERS})
+        users = sorted({e.user_id for e in events if e.kind in SYNC_TRIGGERS})
         if time.monotonic() - self.last_full >= self.sync_every:
             self.last_full = time.monotonic()
             users = sorted({c.user_id for c in appdb.connections() if c.status == "connected"} | set(users))
@@ -46,9 +46,6 @@ class PipelineLoop:
         elif purged or events:
             self.runtime.compile(sorted(purged | {e.user_id for e in events}), self.now())
         return users
-
-    def _purge(self) -> set[str]:
-        return self.runtime.purge_requested()
 
     def run(self) -> None:
         while not self.stopping.is_set():

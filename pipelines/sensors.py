@@ -6,7 +6,7 @@ reconciles with Nango's own list each tick, since webhooks can be lost.
 
 import dagster as dg
 
-from pipelines.connections import reconcile_connections
+from pipelines.connections import SYNC_TRIGGERS, reconcile_connections
 from pipelines.jobs import sync_user_job
 from pipelines.nango import NangoError
 from pipelines.partitions import users
@@ -14,7 +14,7 @@ from pipelines.runtime import Runtime
 
 # A disconnection changes the documents too (their freshness says so, and the owner may have
 # asked for the data to go), so it starts a run like a new connection does.
-TRIGGERS = ("connected", "reconnected", "disconnected")
+TRIGGERS = (*SYNC_TRIGGERS, "disconnected")
 
 
 def build_connections_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
