@@ -13,8 +13,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from api import commands, context, dashboard, mcp, nango_webhooks, ops, openapi, problems
-from api.documents import DocumentStore
+from api import commands, context, dashboard, mcp, webhooks, ops, openapi, problems
+from api.document_store import DocumentStore
 from sylo.appdb import AppDB
 from sylo.keyring import Keyring
 from sylo.settings import Settings
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.secret_key = Keyring.from_settings(settings).derive("flask-session")  # signs flash messages only
     app.json.sort_keys = False
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
-    for blueprint in (context.bp, commands.bp, mcp.bp, nango_webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
+    for blueprint in (context.bp, commands.bp, mcp.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     problems.register(app)
     ops.instrument(app)

@@ -8,9 +8,9 @@ from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.datastructures import MIMEAccept
 
 from api.auth import authenticate, bearer_token
-from api.documents import CLIENTS, FORMATS, KINDS
+from api.document_store import CLIENTS, FORMATS, KINDS
 from api.problems import Problem
-from pipelines import mcp_configs
+from sylo import mcp_configs
 
 bp = Blueprint("context", __name__)
 

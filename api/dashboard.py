@@ -13,10 +13,10 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 from markdown_it import MarkdownIt
 from werkzeug.exceptions import HTTPException
 
-from api import web
-from api.documents import KINDS, TITLES
-from pipelines import mcp_configs
-from pipelines.nango import NangoClient, NangoError
+from api import sessions
+from api.document_store import KINDS, TITLES
+from sylo import mcp_configs
+from sylo.nango.client import NangoClient, NangoError
 from sylo.export_layout import CLIENTS
 from sylo.keyring import Keyring
 
@@ -35,7 +35,7 @@ def _sylo():
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
-    return web.security_headers(response)
+    return sessions.security_headers(response)
 
 
 @bp.errorhandler(HTTPException)
@@ -46,7 +46,7 @@ def _error_page(error: HTTPException) -> tuple[str, int]:
 
 @bp.app_context_processor
 def _globals() -> dict:
-    session = web.current_session() if request.blueprint == "dashboard" else None
+    session = sessions.current_session() if request.blueprint == "dashboard" else None
     return {"csrf_token": session.csrf_token if session else "", "signed_in_user": session.user_id if session else None}
 
 
@@ -55,49 +55,49 @@ def _globals() -> dict:
 
 @bp.get("/")
 def home() -> Response:
-    return redirect(url_for("dashboard.connections" if web.current_session() else "dashboard.login"))
+    return redirect(url_for("dashboard.connections" if sessions.current_session() else "dashboard.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response:
     """Email and password."""
-    token = web.login_csrf_token()
+    token = sessions.login_csrf_token()
     error = None
     if request.method == "POST":
-        web.check_login_csrf()
-        user_id = web.accounts().authenticate(request.form.get("email", ""), request.form.get("password", ""))
+        sessions.check_login_csrf()
+        user_id = sessions.accounts().authenticate(request.form.get("email", ""), request.form.get("password", ""))
         if user_id is not None:
-            return _start_session(user_id, web.safe_next(request.form.get("next")))
+            return _start_session(user_id, sessions.safe_next(request.form.get("next")))
         error = "That email and password do not match an account."
     page = render_template("dashboard/login.html", login_csrf=token, error=error, next=request.args.get("next", ""))
     response = Response(page, status=401 if error else 200)
-    return web.set_login_csrf_cookie(response, token)
+    return sessions.set_login_csrf_cookie(response, token)
 
 
 @bp.route("/login/<token>", methods=["GET", "POST"])
 def login_link(token: str) -> Response:
     """A one-time link: GET shows a button (link scanners must not spend it), POST signs in."""
-    csrf = web.login_csrf_token()
+    csrf = sessions.login_csrf_token()
     if request.method == "POST":
-        web.check_login_csrf()
-        user_id = web.accounts().use_login_link(token)
+        sessions.check_login_csrf()
+        user_id = sessions.accounts().use_login_link(token)
         if user_id is not None:
-            target = url_for("dashboard.password") if not web.accounts().has_password(user_id) else None
+            target = url_for("dashboard.password") if not sessions.accounts().has_password(user_id) else None
             return _start_session(user_id, target or url_for("dashboard.connections"))
-    valid = web.accounts().link_is_valid(token)
+    valid = sessions.accounts().link_is_valid(token)
     page = render_template("dashboard/login_link.html", valid=valid, login_csrf=csrf, token=token)
-    return web.set_login_csrf_cookie(Response(page, status=200 if valid else 410), csrf)
+    return sessions.set_login_csrf_cookie(Response(page, status=200 if valid else 410), csrf)
 
 
 @bp.post("/logout")
-@web.signed_in
+@sessions.signed_in
 def logout() -> Response:
-    web.accounts().end_session(request.cookies.get(web.SESSION_COOKIE, ""))
-    return web.clear_session_cookie(redirect(url_for("dashboard.login")))
+    sessions.accounts().end_session(request.cookies.get(sessions.SESSION_COOKIE, ""))
+    return sessions.clear_session_cookie(redirect(url_for("dashboard.login")))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
-@web.signed_in
+@sessions.signed_in
 def password() -> Response:
     """Set or change the password used to sign in."""
     error = None
@@ -106,26 +106,26 @@ def password() -> Response:
         try:
             if new != again:
                 raise ValueError("the two passwords differ")
-            web.accounts().set_password(g.user_id, new)
+            sessions.accounts().set_password(g.user_id, new)
         except ValueError as problem:
             error = f"Password not saved: {problem}."
         else:
             flash("Password saved. Use it with your email next time you sign in.")
             return redirect(url_for("dashboard.connections"))
     return render_template("dashboard/password.html", error=error,
-                           has_password=web.accounts().has_password(g.user_id)), 400 if error else 200
+                           has_password=sessions.accounts().has_password(g.user_id)), 400 if error else 200
 
 
 def _start_session(user_id: str, target: str) -> Response:
-    token, session = web.accounts().start_session(user_id)
-    return web.set_session_cookie(redirect(target, code=303), token, session.expires_at)
+    token, session = sessions.accounts().start_session(user_id)
+    return sessions.set_session_cookie(redirect(target, code=303), token, session.expires_at)
 
 
 # -- connections ---------------------------------------------------------------------------------
 
 
 @bp.get("/connections")
-@web.signed_in
+@sessions.signed_in
 def connections() -> Response:
     """One card per service: its state in plain words, last successful sync, what to do."""
     return render_template("dashboard/connections.html", cards=connection_cards(g.user_id))
@@ -170,7 +170,7 @@ def _card(service: str, integration: str, name: str, record, fresh: dict | None,
 
 
 @bp.post("/connections/<service>/connect")
-@web.signed_in
+@sessions.signed_in
 def connect(service: str) -> Response:
     """A Nango connect session tagged with this user, then Nango's Connect page."""
     integration = _integration(service)
@@ -179,7 +179,7 @@ def connect(service: str) -> Response:
 
 
 @bp.post("/connections/<service>/reconnect")
-@web.signed_in
+@sessions.signed_in
 def reconnect(service: str) -> Response:
     """Nango's reconnect session for the existing connection (a new one if there is none)."""
     integration = _integration(service)
@@ -200,7 +200,7 @@ def _to_connect_page(doing: str, start_session) -> Response:
 
 
 @bp.post("/connections/<service>/disconnect")
-@web.signed_in
+@sessions.signed_in
 def disconnect(service: str) -> Response:
     """Delete the Nango connection, mark it, and queue the synced data for deletion if asked."""
     integration = _integration(service)
@@ -227,7 +227,7 @@ def disconnect(service: str) -> Response:
 
 
 @bp.post("/connections/<service>/delete-data")
-@web.signed_in
+@sessions.signed_in
 def delete_data(service: str) -> Response:
     integration = _integration(service)
     _sylo().appdb.request_purge(g.user_id, integration)
@@ -258,7 +258,7 @@ def _nango() -> NangoClient:
 
 
 @bp.get("/agents")
-@web.signed_in
+@sessions.signed_in
 def agents(new_token: str | None = None, new_secret: str | None = None) -> Response:
     """MCP configs for each client, API tokens and the command-signing secret."""
     from api.context import public_url
@@ -273,7 +273,7 @@ def agents(new_token: str | None = None, new_secret: str | None = None) -> Respo
 
 
 @bp.get("/agents/config/<client>.json")
-@web.signed_in
+@sessions.signed_in
 def download_config(client: str) -> Response:
     from api.context import public_url
 
@@ -285,7 +285,7 @@ def download_config(client: str) -> Response:
 
 
 @bp.post("/agents/tokens")
-@web.signed_in
+@sessions.signed_in
 def create_token() -> Response:
     label = request.form.get("label", "").strip()[:200] or None
     _, token = _sylo().appdb.issue_token(g.user_id, label=label)
@@ -293,7 +293,7 @@ def create_token() -> Response:
 
 
 @bp.post("/agents/tokens/<token_id>/revoke")
-@web.signed_in
+@sessions.signed_in
 def revoke_token(token_id: str) -> Response:
     revoked = _sylo().appdb.revoke_token(token_id, user_id=g.user_id)
     flash("Token revoked: agents using it are refused from now on." if revoked else "No such token.")
@@ -301,7 +301,7 @@ def revoke_token(token_id: str) -> Response:
 
 
 @bp.post("/agents/secret/rotate")
-@web.signed_in
+@sessions.signed_in
 def rotate_secret() -> Response:
     hours = 24
     keyring = Keyring.from_settings(_sylo().settings)
@@ -311,7 +311,7 @@ def rotate_secret() -> Response:
 
 
 @bp.post("/agents/secret/<secret_id>/revoke")
-@web.signed_in
+@sessions.signed_in
 def revoke_secret(secret_id: str) -> Response:
     revoked = _sylo().appdb.revoke_signing_secret(secret_id, user_id=g.user_id)
     _sylo().commands.secrets.keys(refresh=True)
@@ -323,7 +323,7 @@ def revoke_secret(secret_id: str) -> Response:
 
 
 @bp.get("/context")
-@web.signed_in
+@sessions.signed_in
 def context() -> Response:
     """The current documents, rendered, with their freshness."""
     kind = request.args.get("kind", "all")
@@ -338,7 +338,7 @@ def context() -> Response:
 
 
 @bp.get("/activity")
-@web.signed_in
+@sessions.signed_in
 def activity() -> Response:
     """What agents did and tried, newest first."""
     before = request.args.get("before", type=int)

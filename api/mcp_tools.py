@@ -16,7 +16,7 @@ from typing import Any, Callable, Literal
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.documents import FORMATS, KINDS, DocumentStore
+from api.document_store import FORMATS, KINDS, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
 from sylo.commands.catalog import CATALOG, Action
 from sylo.commands.service import Refused

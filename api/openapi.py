@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from api.context import public_url
-from api.documents import CLIENTS, FORMATS, KINDS
-from pipelines.nango_webhooks import NANGO_WEBHOOK
+from api.document_store import CLIENTS, FORMATS, KINDS
+from sylo.nango.webhooks import NANGO_WEBHOOK
 
 bp = Blueprint("openapi", __name__)
 

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from assets.models import run_started
-from pipelines.partitions import users
-from pipelines.publish import publish
+from assets.partitions import users
+from pipelines.documents.publish import publish
 from pipelines.runtime import Runtime
 
 MARTS = ["projects", "communications", "tasks", "invoices", "financials", "match_report"]

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from pipelines.models import Model, ModelProject, ModelRunner
-from pipelines.partitions import users
+from assets.partitions import users
 from pipelines.runtime import Runtime
 
 PROJECT = ModelProject()

@@ -8,7 +8,7 @@ from datetime import timedelta
 import dagster as dg
 
 from pipelines.checks import run_checks
-from pipelines.partitions import users
+from assets.partitions import users
 from pipelines.runtime import Runtime
 from pipelines.sync import TABLES
 

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.populate import populate  # noqa: E402
-from pipelines.export import Exporter  # noqa: E402
+from pipelines.documents.export import Exporter  # noqa: E402
 from pipelines.models import ModelRunner  # noqa: E402
-from pipelines.publish import PublishSettings, publish  # noqa: E402
+from pipelines.documents.publish import PublishSettings, publish  # noqa: E402
 from pipelines.warehouse import open_warehouse  # noqa: E402
 from sandbox.changes import apply_batch  # noqa: E402
 from sandbox.world import World  # noqa: E402

@@ -145,9 +145,9 @@ class PostgresBackends(threading.Thread):
 
 def seed(env: dict[str, str], dagster_url: str, instance) -> int:
     """The connections sensor's work for the existing studios, minus its runs; return the users."""
-    from pipelines.connections import reconcile_connections
-    from pipelines.nango import NangoClient
-    from pipelines.partitions import users
+    from sylo.nango.reconcile import reconcile_connections
+    from sylo.nango.client import NangoClient
+    from assets.partitions import users
     from sylo.appdb import AppDB
 
     appdb = AppDB(env["SYLO_APP_DB_URL"])

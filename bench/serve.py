@@ -57,9 +57,9 @@ class Reader:
 def build_deployment(data_dir: Path, users: int, scale: float) -> list[Reader]:
     """Generate a world, publish its export and give every user an API token, as the pipeline would."""
     from bench.populate import populate
-    from pipelines.export import Exporter
+    from pipelines.documents.export import Exporter
     from pipelines.models import ModelRunner
-    from pipelines.publish import PublishSettings, publish
+    from pipelines.documents.publish import PublishSettings, publish
     from pipelines.warehouse import open_warehouse
     from sandbox.world import World
     from sylo.appdb import AppDB

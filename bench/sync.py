@@ -69,8 +69,8 @@ def child(phase: str, url: str, key: str, warehouse: str, server_pid: int) -> di
 def run_phase(phase: str, url: str, key: str, warehouse_path: str) -> dict:
     """Inside the child: sync every sandbox user once and report time, records and peak RSS."""
     from bench.null_warehouse import NullWarehouse
-    from pipelines.nango import NangoClient
-    from pipelines.retry import RetryPolicy
+    from sylo.nango.client import NangoClient
+    from pipelines.sync.retry import RetryPolicy
     from pipelines.sync import SyncSettings
     from pipelines.sync.runner import sync_users
     from pipelines.warehouse import open_warehouse

@@ -3,7 +3,7 @@
 It does what the Dagster sensor and schedule do, without a daemon: new connection events sync
 that user at once; purge requests delete a service's data; every `sync_every` every connected
 user is synced incrementally; users whose data changed get fresh documents. Production runs the
-same core through Dagster (`pipelines/definitions.py`).
+same core through Dagster (`assets/definitions.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from pipelines.connections import SYNC_TRIGGERS
+from sylo.nango.reconcile import SYNC_TRIGGERS
 from pipelines.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from pipelines.compile import SERVICES
-from pipelines.export import Exporter
+from pipelines.documents.build import SERVICES
+from pipelines.documents.export import Exporter
 from pipelines.models import ModelResult, ModelRunner
-from pipelines.nango import NangoClient
-from pipelines.publish import Published, PublishSettings, publish
-from pipelines.retry import RetryPolicy
+from sylo.nango.client import NangoClient
+from pipelines.documents.publish import Published, PublishSettings, publish
+from pipelines.sync.retry import RetryPolicy
 from pipelines.sync import Outcome, SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import Warehouse, open_warehouse

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from pipelines.nango import ProviderError
+from sylo.nango.client import ProviderError
 from pipelines.sync.engine import BadData, SyncContext
 from pipelines.warehouse import Batch, Tombstones, row_hash
 

@@ -16,8 +16,8 @@ from typing import Any, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from pipelines.nango import Connection, CredentialsError, NangoClient, NangoError
-from pipelines.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
+from sylo.nango.client import Connection, CredentialsError, NangoClient, NangoError
+from pipelines.sync.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
 from pipelines.warehouse import Batch, Counts, StreamState, Warehouse
 from pipelines.warehouse.writer import GroupWriter
 

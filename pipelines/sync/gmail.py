@@ -16,7 +16,7 @@ from email.utils import getaddresses, parseaddr
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.nango import ProviderError
+from sylo.nango.client import ProviderError
 from pipelines.sync.engine import SyncContext
 from pipelines.warehouse import Batch, StreamState, Sweep, Tombstones, row_hash
 

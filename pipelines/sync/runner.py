@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from pipelines.nango import Connection, NangoClient
-from pipelines.retry import RetryPolicy
+from sylo.nango.client import Connection, NangoClient
+from pipelines.sync.retry import RetryPolicy
 from pipelines.sync import SOURCES, Outcome, SyncSettings, sync_service
 from pipelines.sync.engine import settle
 from pipelines.warehouse import StreamState, Warehouse

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from pipelines.nango import ProviderError
+from sylo.nango.client import ProviderError
 from pipelines.sync.engine import BadData, SyncContext
 from pipelines.warehouse import Batch, StreamState, row_hash
 

@@ -16,9 +16,9 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from bench.populate import populate
-from pipelines.export import Exporter
+from pipelines.documents.export import Exporter
 from pipelines.models import ModelRunner
-from pipelines.publish import PublishSettings, publish
+from pipelines.documents.publish import PublishSettings, publish
 from pipelines.warehouse import open_warehouse
 from sandbox.world import World
 from sylo.appdb import AppDB

@@ -60,7 +60,7 @@ def test_etags_are_strong_and_revalidate_to_304(client, deployment):
 
 
 def test_a_replaced_file_gets_a_new_etag(client, deployment, tmp_path):
-    from pipelines.export import atomic_write
+    from pipelines.documents.export import atomic_write
 
     bob = deployment.users[1]
     path = layout(deployment).context(bob, "tasks", "md")

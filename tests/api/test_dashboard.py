@@ -8,7 +8,7 @@ import re
 import pytest
 
 from api import create_app
-from pipelines.export import atomic_write
+from pipelines.documents.export import atomic_write
 from sylo.accounts import Accounts
 from sylo.appdb import AppDB
 from sylo.export_layout import ExportLayout

@@ -96,7 +96,7 @@ def test_sylo_serve_starts_gunicorn_with_the_requested_workers(serve, deployment
     assert worker_count(master, 3) == 3
     workers = psutil.Process(process.pid).children(recursive=True)
     commands = [" ".join(child.cmdline()) for child in psutil.Process(process.pid).children()]
-    assert any(command.endswith("sylo.cli worker") for command in commands)  # the embedded outbox worker
+    assert any(command.endswith("cli worker") for command in commands)  # the embedded outbox worker
     response = httpx.post(url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                           headers=deployment.headers(deployment.users[1]))
     assert response.json() == {"jsonrpc": "2.0", "id": 1, "result": {}}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from pipelines.nango import NangoClient
-from pipelines.retry import RetryPolicy
+from sylo.nango.client import NangoClient
+from pipelines.sync.retry import RetryPolicy
 from pipelines.runtime import Runtime
 from pipelines.sync import SyncSettings
 from pipelines.sync.runner import sync_users

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipelines.connections import reconcile_connections
-from pipelines.nango import NangoClient
+from sylo.nango.reconcile import reconcile_connections
+from sylo.nango.client import NangoClient
 from sylo.appdb import AppDB
 
 

@@ -10,10 +10,10 @@ import pytest
 from assets.documents import documents
 from assets.models import model_assets
 from assets.raw import raw_assets
-from pipelines.definitions import build_definitions
-from pipelines.batch import sync_batch_job
-from pipelines.schedules import build_incremental_sync_schedule
-from pipelines.sensors import connections_sensor
+from assets.definitions import build_definitions
+from assets.batch import sync_batch_job
+from assets.schedules import build_incremental_sync_schedule
+from assets.sensors import connections_sensor
 from sylo.settings import Settings
 
 

@@ -12,12 +12,12 @@ import yaml
 from markdown_it import MarkdownIt
 
 from bench.populate import populate
-from pipelines import mcp_configs
-from pipelines.documents import DOCUMENTS, SCHEMA_DIR, json_schema
-from pipelines.export import Exporter, atomic_write
+from sylo import mcp_configs
+from pipelines.documents.schema import DOCUMENTS, SCHEMA_DIR, json_schema
+from pipelines.documents.export import Exporter, atomic_write
 from pipelines.models import ModelRunner
-from pipelines.publish import PublishSettings, publish
-from pipelines.render import estimate_tokens
+from pipelines.documents.publish import PublishSettings, publish
+from pipelines.documents.render import estimate_tokens
 from sandbox.changes import apply_batch
 from sandbox.world import World
 from sylo.export_layout import CLIENTS, FORMATS, KINDS, ExportLayout

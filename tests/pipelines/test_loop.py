@@ -12,7 +12,7 @@ def live_rows(runtime, user_id: str, table: str) -> int:
 
 
 def test_the_first_pass_syncs_everyone_connected_and_exports(sandbox, runtime):
-    from pipelines.connections import reconcile_connections
+    from sylo.nango.reconcile import reconcile_connections
 
     reconcile_connections(runtime.appdb, runtime.nango)
     loop = PipelineLoop(runtime, sync_every=3600)
@@ -24,7 +24,7 @@ def test_the_first_pass_syncs_everyone_connected_and_exports(sandbox, runtime):
 
 
 def test_a_purge_request_deletes_only_that_services_data(sandbox, runtime):
-    from pipelines.connections import reconcile_connections
+    from sylo.nango.reconcile import reconcile_connections
 
     reconcile_connections(runtime.appdb, runtime.nango)
     loop = PipelineLoop(runtime, sync_every=3600)

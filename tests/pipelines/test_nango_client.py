@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.nango import (
+from sylo.nango.client import (
     ConnectionNotFound,
     CredentialsError,
     NangoAuthError,

@@ -7,8 +7,8 @@ import random
 import httpx
 import pytest
 
-from pipelines.nango import NangoAuthError, NangoRateLimited, ProviderError, ProviderRateLimited, ProviderServerError
-from pipelines.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
+from sylo.nango.client import NangoAuthError, NangoRateLimited, ProviderError, ProviderRateLimited, ProviderServerError
+from pipelines.sync.retry import CallStats, DailyLimitReached, RetriesExhausted, RetryPolicy, call_with_retries
 
 
 def failing(errors: list[Exception], result: str = "done"):

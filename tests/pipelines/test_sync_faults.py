@@ -61,8 +61,8 @@ CHILD = """
 import logging, sys
 from datetime import timedelta
 from pathlib import Path
-from pipelines.nango import NangoClient
-from pipelines.retry import RetryPolicy
+from sylo.nango.client import NangoClient
+from pipelines.sync.retry import RetryPolicy
 from pipelines.sync import SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import open_warehouse

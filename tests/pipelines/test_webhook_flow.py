@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from api import create_app
-from pipelines.definitions import build_definitions
+from assets.definitions import build_definitions
 from sandbox.webhooks import encode, sign
 from sylo.appdb import AppDB
 from sylo.settings import Settings

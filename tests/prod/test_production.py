@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from pipelines.orphans import worker_pid
+from assets.orphans import worker_pid
 from sylo.appdb import AppDB
 from tests.pipelines.convergence import assert_converged
 from tests.pipelines.test_webhook_flow import INTEGRATIONS, connect_through_the_page

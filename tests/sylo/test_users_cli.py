@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from sylo.appdb import AppDB
 from sylo.appdb.store import now
-from sylo.cli import main
+from cli import main
 from sylo.export_layout import USER_ID
 from sylo.keyring import Keyring, generate_entry
 

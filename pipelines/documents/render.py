@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipelines.documents import AllDoc, Header
+from pipelines.documents.schema import AllDoc, Header
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "context"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "context"
 SERVICE_NAMES = {"gmail": "Gmail", "asana": "Asana", "xero": "Xero"}
 LEFT_OUT_RESERVE = 200  # tokens kept for the "left out" list
 YamlDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available: much faster

@@ -6,10 +6,10 @@ reconciles with Nango's own list each tick, since webhooks can be lost.
 
 import dagster as dg
 
-from pipelines.connections import SYNC_TRIGGERS, reconcile_connections
-from pipelines.jobs import sync_user_job
-from pipelines.nango import NangoError
-from pipelines.partitions import users
+from sylo.nango.reconcile import SYNC_TRIGGERS, reconcile_connections
+from assets.jobs import sync_user_job
+from sylo.nango.client import NangoError
+from assets.partitions import users
 from pipelines.runtime import Runtime
 
 # A disconnection changes the documents too (their freshness says so, and the owner may have

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from pipelines.documents import (
+from pipelines.documents.schema import (
     AllDoc,
     Bill,
     ClientThreads,

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from pipelines.batch import sync_batch_job
-from pipelines.partitions import users
+from assets.batch import sync_batch_job
+from assets.partitions import users
 
 
 def build_incremental_sync_schedule(batch_size: int, cron: str = "*/30 * * * *") -> dg.ScheduleDefinition:

@@ -5,12 +5,12 @@ import dagster as dg
 from assets.documents import documents
 from assets.models import model_assets
 from assets.raw import raw_assets
-from pipelines.jobs import sync_user_job
+from assets.jobs import sync_user_job
 from pipelines.runtime import Runtime
-from pipelines.batch import sync_batch_job
-from pipelines.orphans import build_orphaned_runs_sensor
-from pipelines.schedules import build_incremental_sync_schedule
-from pipelines.sensors import build_connections_sensor
+from assets.batch import sync_batch_job
+from assets.orphans import build_orphaned_runs_sensor
+from assets.schedules import build_incremental_sync_schedule
+from assets.sensors import build_connections_sensor
 from sylo.settings import Settings
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
-from pipelines.nango import NangoError, NangoRateLimited, ProviderRateLimited
+from sylo.nango.client import NangoError, NangoRateLimited, ProviderRateLimited
 
 T = TypeVar("T")
 

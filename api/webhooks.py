@@ -2,7 +2,7 @@
 
 Checks run cheapest and safest first: keys configured (503), size (413), signature over the raw
 bytes (401, one message for every failure; the reason is logged), JSON (400), shape (400). Then
-`pipelines.nango_webhooks.receive` records the event; the connections sensor does the rest, so
+`sylo.nango.webhooks.receive` records the event; the connections sensor does the rest, so
 the answer comes in milliseconds, well inside Nango's 20 s timeout (reference/nango.md §5).
 Anything signed and well formed gets 200, even when ignored: Nango retries only 5xx.
 """
@@ -14,7 +14,7 @@ import logging
 from flask import Blueprint, Response, current_app, json, request
 
 from api.problems import Problem
-from pipelines.nango_webhooks import SIGNATURE_HEADER, receive, schema_error, signature_matches
+from sylo.nango.webhooks import SIGNATURE_HEADER, receive, schema_error, signature_matches
 
 bp = Blueprint("nango_webhooks", __name__)
 log = logging.getLogger(__name__)

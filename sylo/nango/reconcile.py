@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from pipelines.nango import NangoClient
+from sylo.nango.client import NangoClient
 from sylo.appdb import AppDB, ConnectionEvent
 
 log = logging.getLogger(__name__)

@@ -8,11 +8,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pipelines import mcp_configs
-from pipelines.compile import build_documents, load
-from pipelines.document_diff import changes, fingerprint
-from pipelines.export import Exporter
-from pipelines.render import TEMPLATES_DIGEST, to_json, to_markdown, to_yaml
+from sylo import mcp_configs
+from pipelines.documents.build import build_documents, load
+from pipelines.documents.diff import changes, fingerprint
+from pipelines.documents.export import Exporter
+from pipelines.documents.render import TEMPLATES_DIGEST, to_json, to_markdown, to_yaml
 from pipelines.warehouse import Warehouse
 from sylo.export_layout import CLIENTS, FORMATS, ExportLayout
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from pipelines.documents import Changes, Header
+from pipelines.documents.schema import Changes, Header
 
 MAX_LISTED = 25
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas" / "context"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "context"
 Service = Literal["gmail", "asana", "xero"]
 
 

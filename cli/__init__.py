@@ -126,9 +126,9 @@ def run(user_ids: tuple[str, ...], services: tuple[str, ...]) -> None:
 
 def _run(runtime, user_ids: list[str] | None, services: list[str] | None, as_of: datetime | None = None) -> int:
     """Reconcile connections, sync, print progress; return how many service syncs failed."""
-    from pipelines.connections import reconcile_connections
+    from sylo.nango.reconcile import reconcile_connections
     from pipelines.runtime import ConfigurationError
-    from sylo.progress import progress_printer
+    from cli.progress import progress_printer
 
     try:
         runtime.nango  # noqa: B018 - fail now, with the setting's name, rather than mid-sync
@@ -274,7 +274,7 @@ def _print_summary(runtime, world, user_ids: list[str], today: str) -> None:
 @main.command()
 def schemas() -> None:
     """Regenerate the published JSON Schemas of the context documents (schemas/context/)."""
-    from pipelines.documents import write_schemas
+    from pipelines.documents.schema import write_schemas
 
     for path in write_schemas():
         click.echo(f"wrote {path}")
@@ -528,7 +528,7 @@ def serve(host: str, port: int, workers: int | None, outbox_worker: bool | None)
     commands = [[gunicorn, "-c", "python:sylo.gunicorn_conf", "--bind", f"{host}:{port}",
                  "--workers", str(workers or settings.api_workers), "api:create_app()"]]
     if outbox_worker if outbox_worker is not None else not settings.app_db_url:
-        commands.append([sys.executable, "-m", "sylo.cli", "worker"])
+        commands.append([sys.executable, "-m", "cli", "worker"])
     click.echo(f"Serving the API on http://{host}:{port} (MCP at /mcp, health at /healthz)"
                + (", with the outbox worker" if len(commands) > 1 else ""), err=True)
     children = [subprocess.Popen(command) for command in commands]
@@ -602,5 +602,3 @@ def _supervise(children) -> int:
         child.wait(timeout=30)
     return next(child.returncode for child in children if child.returncode is not None)
 
-if __name__ == "__main__":
-    main()
