@@ -19,9 +19,9 @@ from sylo import mcp_configs
 from sylo.nango.client import NangoClient, NangoError
 from sylo.export_layout import CLIENTS
 from sylo.keyring import Keyring
+from sylo.services import SERVICES, UnknownService, service as find_service
 
 bp = Blueprint("dashboard", __name__)
-SERVICES = [("gmail", "google-mail", "Gmail"), ("asana", "asana", "Asana"), ("xero", "xero", "Xero")]
 CLIENT_NAMES = {"claude-code": "Claude Code", "claude-desktop": "Claude Desktop", "cursor": "Cursor",
                 "vscode": "VS Code"}
 MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -139,9 +139,9 @@ def connection_cards(user_id: str) -> list[dict]:
     document = _sylo().documents.read(user_id, "all", "json")
     header = json.loads(document.body) if document else {}
     freshness = {item["service"]: item for item in header.get("freshness", [])}
-    return [_card(service, integration, name, records.get(integration), freshness.get(service),
+    return [_card(s.name, s.integration, s.display_name, records.get(s.integration), freshness.get(s.name),
                   header.get("stale_after_hours"))
-            for service, integration, name in SERVICES]
+            for s in SERVICES]
 
 
 def _card(service: str, integration: str, name: str, record, fresh: dict | None, stale_hours) -> dict:
@@ -205,7 +205,7 @@ def disconnect(service: str) -> Response:
     """Delete the Nango connection, mark it, and queue the synced data for deletion if asked."""
     integration = _integration(service)
     record = _current(integration)
-    name = dict((s, n) for s, _, n in SERVICES)[service]
+    name = find_service(service).display_name
     if record is None:
         flash(f"{name} is not connected.")
         return redirect(url_for("dashboard.connections"))
@@ -236,10 +236,10 @@ def delete_data(service: str) -> Response:
 
 
 def _integration(service: str) -> str:
-    for name, integration, _ in SERVICES:
-        if name == service:
-            return integration
-    abort(404, description=f"There is no service called {service!r}.")
+    try:
+        return find_service(service).integration
+    except UnknownService:
+        abort(404, description=f"There is no service called {service!r}.")
 
 
 def _current(integration: str):

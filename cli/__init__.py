@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import click
 from pydantic import SecretStr
 
+from sylo.services import NAMES as SERVICE_NAMES
 from sylo.settings import Settings
 
 
@@ -41,9 +42,9 @@ def _fault_rates(specs: tuple[str, ...]) -> dict[str, float]:
             raise click.BadParameter(f"expected SERVICE=RATE, got {spec!r}") from None
         if not 0 <= value <= 1:
             raise click.BadParameter(f"rate must be between 0 and 1, got {spec!r}")
-        for name in ("gmail", "asana", "xero") if service == "all" else (service,):
-            if name not in ("gmail", "asana", "xero"):
-                raise click.BadParameter(f"unknown service {service!r} (gmail, asana, xero or all)")
+        for name in SERVICE_NAMES if service == "all" else (service,):
+            if name not in SERVICE_NAMES:
+                raise click.BadParameter(f"unknown service {service!r} ({', '.join(SERVICE_NAMES)} or all)")
             rates[name] = value
     return rates
 
@@ -110,7 +111,7 @@ def sandbox(port: int, host: str, users: int, seed: int, now_text: str | None, s
 
 @main.command()
 @click.option("--user", "user_ids", multiple=True, help="Sync only this user (repeatable). Default: every user.")
-@click.option("--service", "services", multiple=True, type=click.Choice(["gmail", "asana", "xero"]),
+@click.option("--service", "services", multiple=True, type=click.Choice(SERVICE_NAMES),
               help="Sync only this service (repeatable).")
 def run(user_ids: tuple[str, ...], services: tuple[str, ...]) -> None:
     """Run the pipeline once, in this process, against the configured Nango."""

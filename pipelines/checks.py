@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from pipelines.warehouse import Warehouse
+from sylo.services import by_table
 
 
 @dataclass
@@ -34,7 +35,7 @@ def _newest(warehouse: Warehouse, user_id: str, table: str, column: str, group: 
 
 
 def cursor_consistent(warehouse: Warehouse, user_id: str, table: str) -> CheckOutcome:
-    service = table.split("_")[0]
+    service = by_table(table).name
     states = warehouse.load_state(user_id, service)
     check = CURSOR_CHECKS[table]
     return check(warehouse, user_id, table, states)
@@ -88,7 +89,7 @@ CURSOR_CHECKS = {"gmail_messages": _gmail, "asana_tasks": _asana_tasks, "asana_p
 def fresh(warehouse: Warehouse, user_id: str, table: str, stale_after: timedelta,
           now: datetime | None = None) -> CheckOutcome:
     """Warn when the stream behind this table has not synced successfully within `stale_after`."""
-    service = table.split("_")[0]
+    service = by_table(table).name
     states = warehouse.load_state(user_id, service)
     successes = [s.last_success_at for s in states.values() if s.last_success_at]
     now = now or datetime.now(timezone.utc)

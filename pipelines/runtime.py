@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from pipelines.documents.build import SERVICES
 from pipelines.documents.export import Exporter
 from pipelines.models import ModelResult, ModelRunner
 from sylo.nango.client import NangoClient
@@ -20,6 +19,7 @@ from pipelines.sync.retry import RetryPolicy
 from pipelines.sync import Outcome, SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import Warehouse, open_warehouse
+from sylo.services import by_integration
 from sylo.appdb import AppDB
 from sylo.export_layout import ExportLayout
 from sylo.settings import Settings
@@ -75,14 +75,15 @@ class Runtime:
                                stale_after=timedelta(hours=self.settings.stale_after_hours))
 
     def connection_statuses(self, user_ids: list[str]) -> dict[str, dict[str, str]]:
-        """What the app DB knows about each user's connections (integration -> status)."""
+        """What the app DB knows about each user's connections (service -> status)."""
         wanted = set(user_ids)
         statuses: dict[str, dict[str, str]] = {}
         for record in self.appdb.connections():
-            if record.user_id in wanted:
+            service = by_integration(record.integration)
+            if record.user_id in wanted and service is not None:
                 current = statuses.setdefault(record.user_id, {})
-                if current.get(record.integration) != "connected":  # a live connection beats an old one
-                    current[record.integration] = record.status
+                if current.get(service.name) != "connected":  # a live connection beats an old one
+                    current[service.name] = record.status
         return statuses
 
     def compile(self, user_ids: list[str], as_of: datetime, *,
@@ -110,12 +111,12 @@ class Runtime:
 
     def purge_requested(self, user_ids: Iterable[str] | None = None, services: Iterable[str] | None = None) -> set[str]:
         """Delete the synced data owners asked to delete when they disconnected; the users affected."""
-        integrations = {integration: service for service, integration in SERVICES.items()}
         wanted_users = set(user_ids) if user_ids is not None else None
         wanted_services = set(services) if services is not None else None
         done = set()
         for record in self.appdb.pending_purges():
-            service = integrations.get(record.integration)
+            known = by_integration(record.integration)
+            service = known.name if known else None
             if service is None or (wanted_users is not None and record.user_id not in wanted_users) or \
                     (wanted_services is not None and service not in wanted_services):
                 continue

@@ -15,6 +15,7 @@ from sandbox.faults import FaultConfig
 from sandbox.http import json_response
 from sandbox.limits import LimitConfig
 from sandbox.n8n import Workflow
+from sylo.services import SERVICES
 
 if TYPE_CHECKING:
     from sandbox.app import Sandbox
@@ -29,7 +30,7 @@ class ChangeRequest(BaseModel):
 
 class NewUser(BaseModel):
     user_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
-    integrations: list[str] = Field(default_factory=lambda: ["google-mail", "asana", "xero"])
+    integrations: list[str] = Field(default_factory=lambda: [s.integration for s in SERVICES])
 
 
 def _problem(status: int, detail: str) -> Response:

@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sandbox.ids import det_uuid, token_hex
+from sylo.services import SERVICES
 
+# The integrations a studio configures in Nango, with the ids Sylo expects (sylo/services.py).
 INTEGRATIONS: dict[str, dict[str, str]] = {
-    "google-mail": {"provider": "google-mail", "service": "gmail", "display": "Gmail"},
-    "asana": {"provider": "asana", "service": "asana", "display": "Asana"},
-    "xero": {"provider": "xero", "service": "xero", "display": "Xero"},
-}
+    s.integration: {"provider": s.integration, "service": s.name, "display": s.display_name} for s in SERVICES}
 SESSION_TTL_S = 30 * 60
 
 

@@ -12,7 +12,9 @@ import threading
 
 from pydantic import BaseModel, Field
 
-SERVICES = ("gmail", "asana", "xero")
+from sylo.services import NAMES
+
+SERVICES = NAMES
 
 # What happens before the provider answers.
 BEFORE = ("rate_limit", "rate_limit_zero", "nango_rate_limit", "server_error", "timeout", "reset", "expired_cursor")

@@ -31,9 +31,9 @@ from pipelines.documents.schema import (
     Unmatched,
 )
 from pipelines.warehouse import Warehouse
+from sylo.services import SERVICES
 
 MARTS = ("projects", "communications", "tasks", "invoices", "financials", "match_report")
-SERVICES = {"gmail": "google-mail", "asana": "asana", "xero": "xero"}
 
 
 @dataclass
@@ -59,9 +59,9 @@ def freshness(data: UserData, as_of: datetime, stale_after: timedelta,
               connections: dict[str, str] | None = None) -> list[Freshness]:
     """Each source's last success and whether it is stale; `connections` maps service -> app DB status."""
     out = []
-    for service, integration in SERVICES.items():
+    for service in (s.name for s in SERVICES):
         success, error, blocked = data.sync.get(service, (None, None, None))
-        status = (connections or {}).get(integration, "connected" if service in data.sync else "not connected")
+        status = (connections or {}).get(service, "connected" if service in data.sync else "not connected")
         note = None
         if status == "not connected":
             note = "not connected"

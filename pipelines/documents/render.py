@@ -19,9 +19,9 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pipelines.documents.schema import AllDoc, Header
+from sylo import services
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "context"
-SERVICE_NAMES = {"gmail": "Gmail", "asana": "Asana", "xero": "Xero"}
 LEFT_OUT_RESERVE = 200  # tokens kept for the "left out" list
 YamlDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available: much faster
 
@@ -42,7 +42,7 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=False, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True, undefined=StrictUndefined)
     env.filters.update(when=_when, money=lambda value: f"{value:,.2f}",
-                       service=lambda name: SERVICE_NAMES.get(name, name),
+                       service=lambda name: services.service(name).display_name,
                        plural=lambda n, noun: f"{n} {noun}" if n == 1 else f"{n} {noun}s")
     return env
 

@@ -4,9 +4,9 @@ from pipelines.sync.asana import AsanaSource
 from pipelines.sync.engine import Outcome, Source, SyncSettings, sync_service
 from pipelines.sync.gmail import GmailSource
 from pipelines.sync.xero import XeroSource
+from sylo.services import tables
 
 SOURCES: dict[str, Source] = {"gmail": GmailSource(), "asana": AsanaSource(), "xero": XeroSource()}
-TABLES = {"gmail": ("gmail_messages",), "asana": ("asana_projects", "asana_tasks"),
-          "xero": ("xero_contacts", "xero_invoices")}
+TABLES = tables()
 
 __all__ = ["SOURCES", "TABLES", "Outcome", "SyncSettings", "sync_service"]

@@ -109,7 +109,6 @@ def _path(resource: str, **params: Any) -> str:
 
 class AsanaSource:
     service = "asana"
-    integration = "asana"
     streams = (PROJECTS, TASKS)
 
     def cursor_summary(self, ctx: SyncContext) -> str:

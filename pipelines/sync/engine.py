@@ -159,10 +159,9 @@ class SyncContext:
 
 
 class Source(Protocol):
-    """A service, described by what differs: its integration, its tables and how it pages."""
+    """A service, described by what differs: its streams and how it pages (the rest is in sylo/services.py)."""
 
     service: str
-    integration: str
     streams: tuple[str, ...]
 
     def batches(self, ctx: SyncContext) -> Iterator[Batch]: ...

@@ -107,7 +107,6 @@ def to_row(user_id: str, message: GmailMessage, now: datetime) -> dict:
 
 class GmailSource:
     service = "gmail"
-    integration = "google-mail"
     streams = (STREAM,)
 
     def batches(self, ctx: SyncContext) -> Iterator[Batch]:

@@ -13,6 +13,7 @@ from pipelines.sync import SOURCES, Outcome, SyncSettings, sync_service
 from pipelines.sync.engine import settle
 from pipelines.warehouse import StreamState, Warehouse
 from pipelines.warehouse.writer import GroupWriter
+from sylo.services import service as service_info
 
 
 def connections_by_user(client: NangoClient) -> dict[str, list[Connection]]:
@@ -38,7 +39,8 @@ def sync_user(user_id: str, connections: list[Connection], *, client: NangoClien
     for service, source in SOURCES.items():
         if services is not None and service not in services:
             continue
-        connection = next((c for c in connections if c.integration == source.integration), None)
+        integration = service_info(service).integration
+        connection = next((c for c in connections if c.integration == integration), None)
         if connection is None:
             outcomes.append(Outcome(user_id, service, status="skipped", message="not connected"))
         elif connection.needs_reauth:

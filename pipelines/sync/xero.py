@@ -132,7 +132,6 @@ STREAMS = (
 
 class XeroSource:
     service = "xero"
-    integration = "xero"
     streams = tuple(s[0] for s in STREAMS)
 
     def cursor_summary(self, ctx: SyncContext) -> str:
