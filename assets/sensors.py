@@ -10,7 +10,7 @@ from sylo.nango.reconcile import SYNC_TRIGGERS, reconcile_connections
 from assets.jobs import sync_user_job
 from sylo.nango.client import NangoError
 from assets.partitions import users
-from pipelines.runtime import Runtime
+from pipelines.pipeline import Pipeline
 
 # A disconnection changes the documents too (their freshness says so, and the owner may have
 # asked for the data to go), so it starts a run like a new connection does.
@@ -21,20 +21,20 @@ def build_connections_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
     @dg.sensor(job=sync_user_job, minimum_interval_seconds=interval_seconds, name="connections_sensor",
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Adds a partition and requests a sync when a user connects, reconnects or disconnects a service.")
-    def connections_sensor(context: dg.SensorEvaluationContext, runtime: dg.ResourceParam[Runtime]):
-        return evaluate(context, runtime)
+    def connections_sensor(context: dg.SensorEvaluationContext, pipeline: dg.ResourceParam[Pipeline]):
+        return evaluate(context, pipeline)
 
     return connections_sensor
 
 
-def evaluate(context: dg.SensorEvaluationContext, runtime: Runtime) -> dg.SensorResult | dg.SkipReason:
+def evaluate(context: dg.SensorEvaluationContext, pipeline: Pipeline) -> dg.SensorResult | dg.SkipReason:
     """One tick: reconcile with Nango, then a partition and a run request per user with new connections."""
     try:
-        reconcile_connections(runtime.appdb, runtime.nango)
+        reconcile_connections(pipeline.appdb, pipeline.nango)
     except NangoError as exc:
         context.log.warning(f"could not reconcile with Nango this tick: {exc}")
     after = int(context.cursor or 0)
-    events = runtime.appdb.events_after(after)
+    events = pipeline.appdb.events_after(after)
     if not events:
         return dg.SkipReason(f"no connection events after #{after}")
     latest: dict[str, int] = {}

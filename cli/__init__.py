@@ -115,59 +115,47 @@ def sandbox(port: int, host: str, users: int, seed: int, now_text: str | None, s
               help="Sync only this service (repeatable).")
 def run(user_ids: tuple[str, ...], services: tuple[str, ...]) -> None:
     """Run the pipeline once, in this process, against the configured Nango."""
-    from pipelines.runtime import Runtime
+    from pipelines.pipeline import Pipeline
 
-    runtime = Runtime(_settings())
+    pipeline = Pipeline(_settings())
     try:
-        failures = _run(runtime, list(user_ids) or None, list(services) or None)
+        report = _run(pipeline, list(user_ids) or None, list(services) or None)
     finally:
-        runtime.close()
-    raise SystemExit(1 if failures else 0)
+        pipeline.close()
+    raise SystemExit(1 if report.failures else 0)
 
 
-def _run(runtime, user_ids: list[str] | None, services: list[str] | None, as_of: datetime | None = None) -> int:
-    """Reconcile connections, sync, print progress; return how many service syncs failed."""
+def _run(pipeline, user_ids: list[str] | None, services: list[str] | None, as_of: datetime | None = None):
+    """Reconcile connections, run the pipeline with a line per user, say where the files are."""
+    from cli.progress import progress_printer, report_lines
+    from pipelines.pipeline import ConfigurationError
     from sylo.nango.reconcile import reconcile_connections
-    from pipelines.runtime import ConfigurationError
-    from cli.progress import progress_printer
 
     try:
-        runtime.nango  # noqa: B018 - fail now, with the setting's name, rather than mid-sync
+        pipeline.nango  # noqa: B018 - fail now, with the setting's name, rather than mid-sync
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    known = [u.id for u in runtime.appdb.list_users()]
+    known = [u.id for u in pipeline.appdb.list_users()]
     missing = sorted(set(user_ids or []) - set(known))
     if missing:
         raise click.UsageError(f"unknown user(s): {', '.join(missing)}")
     targets = user_ids or known
     if not targets:
         raise click.UsageError("there are no users yet: run `sylo demo`, or create one with `sylo users create`")
-    events = reconcile_connections(runtime.appdb, runtime.nango)
-    click.echo(f"Syncing {len(targets)} user(s) from {runtime.settings.nango_url}"
+    events = reconcile_connections(pipeline.appdb, pipeline.nango)
+    click.echo(f"Syncing {len(targets)} user(s) from {pipeline.settings.nango_url}"
                + (f" ({len(events)} connection change(s) recorded)" if events else ""))
-    results = runtime.sync(targets, services=services, on_done=progress_printer(len(targets)))
-    _export(runtime, results, as_of or datetime.now(timezone.utc), prune=user_ids is None)
-    return sum(o.status == "failed" for outcomes in results.values() for o in outcomes)
+    report = pipeline.run(targets, services, as_of=as_of, on_synced=progress_printer(len(targets)))
+    removed = pipeline.exporter.prune(set(known)) if user_ids is None else []
+    for line in report_lines(report, pipeline.settings.exports, removed):
+        click.echo(line)
+    if report.users:
+        _preview(pipeline, next(iter(report.users)))
+    return report
 
 
-def _export(runtime, results: dict, as_of: datetime, *, prune: bool) -> None:
-    """Rebuild models and documents for the users that need it, then say where the files are."""
-    refresh = runtime.users_to_refresh(results, as_of)
-    models, published = runtime.compile(refresh, as_of)
-    failing = {name: count for m in models for name, count in m.failures.items()}
-    written = [p for p in published if not p.unchanged]
-    click.echo(f"Models: {len(models)} built for {len(refresh)} user(s)"
-               + (f"; FAILING TESTS: {failing}" if failing else "; all tests pass"))
-    removed = runtime.exporter.prune({u.id for u in runtime.appdb.list_users()}) if prune else []
-    click.echo(f"Exports in {runtime.settings.exports}: {len(written)} user(s) written, "
-               f"{len(published) - len(written) + len(results) - len(refresh)} unchanged"
-               + (f", {len(removed)} deleted user(s) removed" if removed else ""))
-    if results:
-        _preview(runtime, next(iter(results)))
-
-
-def _preview(runtime, user_id: str, lines: int = 24) -> None:
-    path = runtime.exporter.layout.context(user_id, "all", "md")
+def _preview(pipeline, user_id: str, lines: int = 24) -> None:
+    path = pipeline.exporter.layout.context(user_id, "all", "md")
     if path.exists():
         click.echo(f"\n--- {path} (first {lines} lines) ---")
         click.echo("\n".join(path.read_text().splitlines()[:lines]))
@@ -186,7 +174,7 @@ def demo(users: int, seed: int, now_text: str | None, scale: float, serve: bool,
     import secrets
     import uuid
 
-    from pipelines.runtime import Runtime
+    from pipelines.pipeline import Pipeline
     from sandbox import Sandbox, SandboxConfig
 
     settings = _settings()
@@ -204,25 +192,25 @@ def demo(users: int, seed: int, now_text: str | None, scale: float, serve: bool,
         "nango_webhook_keys": [SecretStr(config.webhook_key)], "n8n_url": server.url,
         "n8n_auth_value": SecretStr(config.n8n_auth_value) if config.n8n_auth_value else None,
         **({"public_url": public_url} if serve else {})})
-    runtime = Runtime(settings)
+    pipeline = Pipeline(settings)
     try:
         click.echo(f"Sandbox on {server.url}: {users} studio(s), seed {seed}, now {config.now:%Y-%m-%d %H:%M} UTC")
         ids = world.world.initial_user_ids(users)
         for user in world.world.users():
-            runtime.appdb.ensure_user(user.user_id, email=user.studio.owner.email, display_name=user.studio.name)
-        failures = _run(runtime, ids, None, as_of=config.now)
-        _print_summary(runtime, world, ids, config.now.date().isoformat())
-        click.echo(f"Warehouse: {runtime.warehouse!r}; app DB: {runtime.appdb!r}")
+            pipeline.appdb.ensure_user(user.user_id, email=user.studio.owner.email, display_name=user.studio.name)
+        failures = _run(pipeline, ids, None, as_of=config.now).failures
+        _print_summary(pipeline, world, ids, config.now.date().isoformat())
+        click.echo(f"Warehouse: {pipeline.warehouse!r}; app DB: {pipeline.appdb!r}")
         if serve:
-            _serve_demo(runtime, settings, ids[0], port)
+            _serve_demo(pipeline, settings, ids[0], port)
     finally:
-        runtime.close()
+        pipeline.close()
         server.stop()
         world.close()
     raise SystemExit(1 if failures and not serve else 0)
 
 
-def _serve_demo(runtime, settings: Settings, first_user: str, port: int) -> None:
+def _serve_demo(pipeline, settings: Settings, first_user: str, port: int) -> None:
     """The API and dashboard, the outbox worker and the pipeline loop, in this process, until Ctrl-C."""
     import time
 
@@ -234,13 +222,13 @@ def _serve_demo(runtime, settings: Settings, first_user: str, port: int) -> None
     from sylo.commands import build_worker
 
     logging.getLogger("werkzeug").setLevel(settings.log_level.upper())  # a line per request only if asked
-    appdb = runtime.appdb
+    appdb = pipeline.appdb
     newcomer = "new-studio"
     appdb.ensure_user(newcomer, email="owner@new-studio.example", display_name="A studio with nothing connected")
     accounts = Accounts(appdb.engine)
     http = make_server("127.0.0.1", port, create_app(settings, appdb), threaded=True)
     outbox_worker = build_worker(settings, appdb)
-    loop = PipelineLoop(runtime, poll_seconds=1.0, sync_every=300.0)
+    loop = PipelineLoop(pipeline, poll_seconds=1.0, sync_every=300.0)
     loop.last_full = time.monotonic()  # everyone was just synced above
     threads = [threading.Thread(target=target, daemon=True, name=name)
                for name, target in (("api", http.serve_forever), ("outbox", outbox_worker.run), ("pipeline", loop.run))]
@@ -259,8 +247,8 @@ def _serve_demo(runtime, settings: Settings, first_user: str, port: int) -> None
         http.shutdown()
 
 
-def _print_summary(runtime, world, user_ids: list[str], today: str) -> None:
-    warehouse = runtime.warehouse
+def _print_summary(pipeline, world, user_ids: list[str], today: str) -> None:
+    warehouse = pipeline.warehouse
     sql = warehouse.sql.render("user_summary.sql")[0]
     click.echo("")
     for user_id in user_ids:

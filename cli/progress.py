@@ -26,3 +26,18 @@ def progress_printer(total: int) -> Callable:
         click.echo(f"[{done['n']}/{total}] {user_id}  " + " | ".join(outcome_line(o) for o in outcomes))
 
     return on_done
+
+
+def report_lines(report, exports, removed: list[str]) -> list[str]:
+    """What a run rebuilt and wrote, what failed and what to do about it."""
+    failing = {f"{m.name}.{test}": count for u in report.users.values() for m in u.models
+               for test, count in m.failures.items()}
+    rebuilt = report.rebuilt
+    lines = [f"Models: rebuilt for {len(rebuilt)} user(s)"
+             + (f"; FAILING TESTS: {failing}" if failing else "; all tests pass"),
+             f"Exports in {exports}: {len(report.written)} user(s) written, "
+             f"{len(report.users) - len(report.written)} unchanged"
+             + (f", {len(removed)} deleted user(s) removed" if removed else "")]
+    for user_id, failed in report.failures:
+        lines.append(f"FAILED {user_id} {failed.service}: {failed.message}\n  Next: {failed.next_step}")
+    return lines

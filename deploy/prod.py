@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 POSTGRES = os.environ.get("SYLO_PROD_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 DATABASES = {"SYLO_WAREHOUSE_URL": "sylo_warehouse", "SYLO_APP_DB_URL": "sylo_app", "DAGSTER_PG_URL": "sylo_dagster"}
-POOLS = {"nango_gmail": 4, "nango_asana": 4, "nango_xero": 2}  # see deploy/dagster.yaml
+POOLS = {"nango": 4}  # see deploy/dagster.yaml
 PORTS = {"api": 8000, "dagster": 3000, "sandbox": 3003}
 PROCESSES = ("sandbox", "dagster-daemon", "dagster-webserver", "api", "outbox-worker")
 

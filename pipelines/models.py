@@ -75,6 +75,9 @@ class ModelResult:
     seconds: float
     full_rebuild: bool
     failures: dict[str, int] = field(default_factory=dict)  # test name -> failing rows
+    rows_by_user: dict[str, int] = field(default_factory=dict)
+    failures_by_user: dict[str, dict[str, int]] = field(default_factory=dict)  # test -> user -> failing rows
+    per_user: bool = True
 
 
 class _Recorder:
@@ -252,7 +255,7 @@ class ModelRunner:
     def run_model(self, model: Model, user_ids: list[str] | None, as_of: datetime, *, full: bool = False) -> ModelResult:
         started = time.perf_counter()
         if not model.per_user and not full:
-            return ModelResult(model.name, 0, 0.0, False)  # a view is the same for everyone until it changes
+            return ModelResult(model.name, 0, 0.0, False, per_user=False)  # a view is the same for everyone until it changes
         full = full or user_ids is None or not model.per_user
         select = self.project.render(model, self.warehouse.dialect, as_of, filtered=not full)
         with self.warehouse.transaction() as tx:
@@ -270,8 +273,11 @@ class ModelRunner:
                 (rows,), = tx.execute(self.sql.render("models_count.sql", relation=model.relation,
                                                       filtered=not full)[0])
             failures = {test.name: self._test(tx, test, filtered=not full) for test in model.tests}
-        return ModelResult(model.name, rows, time.perf_counter() - started, full,
-                           {name: count for name, count in failures.items() if count})
+        failing = {name: count for name, count in failures.items() if count}
+        only = user_ids[0] if user_ids and len(user_ids) == 1 else None  # TODO(h/sql): per-user GROUP BY
+        return ModelResult(model.name, rows, time.perf_counter() - started, full, failing,
+                           {only: rows} if only else {}, {n: {only: c} for n, c in failing.items()} if only else {},
+                           model.per_user)
 
     def _test(self, tx, test: ModelTest, *, filtered: bool) -> int:
         relation = self.project.models[test.model].relation

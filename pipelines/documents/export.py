@@ -64,7 +64,8 @@ class Exporter:
         except (FileNotFoundError, ValueError):
             return None
 
-    def write_user(self, user_id: str, files: dict[str, bytes], fingerprint: str, as_of: datetime) -> WriteResult:
+    def write_user(self, user_id: str, files: dict[str, bytes], fingerprint: str, as_of: datetime,
+                   inputs: str | None = None) -> WriteResult:
         """Make the user's folder hold exactly `files` (paths relative to it), then the manifest."""
         root = self.layout.user_dir(user_id)
         before = {entry["file"]: entry for entry in (self.manifest(user_id) or {}).get("files", [])}
@@ -81,10 +82,15 @@ class Exporter:
             written.append(name)
             entries.append({"file": name, "sha256": sha, "bytes": len(data), "generated_at": now})
         removed = self._remove_strays(root, set(files))
-        manifest = {"user_id": user_id, "as_of": as_of.isoformat(), "fingerprint": fingerprint, "files": entries}
+        manifest = {"user_id": user_id, "as_of": as_of.isoformat(), "fingerprint": fingerprint, "inputs": inputs,
+                    "files": entries}
         if written or removed or self.manifest(user_id) != manifest:
             atomic_write(self.layout.manifest(user_id), (json.dumps(manifest, indent=2) + "\n").encode())
         return WriteResult(user_id, written, len(files) - len(written), removed)
+
+    def record_inputs(self, user_id: str, manifest: dict, inputs: str) -> None:
+        """Note that the unchanged files also reflect these inputs (the manifest is written last)."""
+        atomic_write(self.layout.manifest(user_id), (json.dumps({**manifest, "inputs": inputs}, indent=2) + "\n").encode())
 
     def _remove_strays(self, root: Path, keep: set[str]) -> list[str]:
         removed = []

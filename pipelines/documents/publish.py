@@ -39,8 +39,12 @@ class Published:
 
 def publish(warehouse: Warehouse, exporter: Exporter, user_ids: list[str], *, as_of: datetime,
             settings: PublishSettings, connections: dict[str, dict[str, str]] | None = None,
-            on_done: Callable[[Published], None] | None = None, workers: int = 1) -> list[Published]:
+            on_done: Callable[[Published], None] | None = None, workers: int = 1,
+            inputs: dict[str, str] | None = None) -> list[Published]:
     """Export the users' documents and MCP configs; users whose inputs did not change keep their files.
+
+    `inputs` are digests of what each user's documents were built from; each manifest records its
+    own, so the next run can tell an export that fell behind (pipelines/export_inputs.py).
 
     With `workers` > 1 and enough users, rendering runs in that many processes (it is CPU-bound
     Python); this process only reads the marts, so the warehouse never leaves it.
@@ -48,7 +52,7 @@ def publish(warehouse: Warehouse, exporter: Exporter, user_ids: list[str], *, as
     config_files = {f"mcp/{client}.json": mcp_configs.render(client, settings.public_url) for client in CLIENTS}
     salt = f"{TEMPLATES_DIGEST}|{settings.public_url}|{settings.token_budget}"
     jobs = ((exporter.layout.root, user_id, data, as_of, settings, config_files, salt,
-             (connections or {}).get(user_id)) for user_id, data in _chunks(warehouse, user_ids))
+             (connections or {}).get(user_id), (inputs or {}).get(user_id)) for user_id, data in _chunks(warehouse, user_ids))
     if workers > 1 and len(user_ids) >= PARALLEL_FROM:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = _collect(pool.map(_publish_job, jobs, chunksize=8), on_done)
@@ -78,16 +82,20 @@ def _collect(results, on_done: Callable[[Published], None] | None) -> list[Publi
 
 
 def _publish_job(job: tuple) -> Published:
-    root, user_id, data, as_of, settings, config_files, salt, connections = job
-    return _publish_user(Exporter(ExportLayout(root)), user_id, data, as_of, settings, config_files, salt, connections)
+    root, user_id, data, as_of, settings, config_files, salt, connections, inputs = job
+    return _publish_user(Exporter(ExportLayout(root)), user_id, data, as_of, settings, config_files, salt, connections,
+                         inputs)
 
 
 def _publish_user(exporter: Exporter, user_id: str, data, as_of: datetime, settings: PublishSettings,
-                  config_files: dict[str, bytes], salt: str, connections: dict[str, str] | None) -> Published:
+                  config_files: dict[str, bytes], salt: str, connections: dict[str, str] | None,
+                  inputs: str | None = None) -> Published:
     docs = build_documents(user_id, data, as_of, settings.stale_after, connections)
     stamp = fingerprint(docs, salt)
     manifest = exporter.manifest(user_id)
     if manifest and manifest.get("fingerprint") == stamp and exporter.complete(user_id, manifest):
+        if inputs and manifest.get("inputs") != inputs:
+            exporter.record_inputs(user_id, manifest, inputs)
         return Published(user_id, [], unchanged=True)
     files = dict(config_files)
     for kind, doc in docs.items():
@@ -96,5 +104,5 @@ def _publish_user(exporter: Exporter, user_id: str, data, as_of: datetime, setti
         data["changes"] = doc.changes.model_dump(mode="json") if doc.changes else None
         rendered = {"json": to_json(data), "yaml": to_yaml(data), "md": to_markdown(doc, settings.token_budget)}
         files.update({f"context/{kind}.{fmt}": rendered[fmt] for fmt in FORMATS})
-    result = exporter.write_user(user_id, files, stamp, as_of)
+    result = exporter.write_user(user_id, files, stamp, as_of, inputs)
     return Published(user_id, result.written, unchanged=not result.written)

@@ -6,6 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from sylo.nango.client import Connection, NangoClient
 from pipelines.sync.retry import RetryPolicy
@@ -44,9 +45,9 @@ def sync_user(user_id: str, connections: list[Connection], *, client: NangoClien
         if connection is None:
             outcomes.append(Outcome(user_id, service, status="skipped", message="not connected"))
         elif connection.needs_reauth:
-            outcomes.append(Outcome(user_id, service, status="failed",
-                                    message=f"Nango reports {service}'s credentials are broken: the studio owner must "
-                                            "reconnect it in the dashboard"))
+            outcomes.append(Outcome(user_id, service, status="failed", problem="reauth",
+                                    message=f"Nango reports that {service}'s credentials were revoked or expired: the "
+                                            "studio owner must reconnect it in the dashboard"))
         else:
             outcomes.append(sync_service(source, user_id=user_id, connection=connection, client=client,
                                          warehouse=warehouse, settings=settings, policy=policy,
@@ -111,7 +112,10 @@ def sync_users(user_ids: list[str], *, client: NangoClient, warehouse: Warehouse
         user_id: client.list_connections(tags={"end_user_id": user_id}) for user_id in user_ids}
     wanted = list(services) if services is not None else None
     settler = _Settler(on_done)
-    with warehouse.session(), GroupWriter(warehouse, linger=0.02 if workers > 1 else 0.0) as writer:
+    workers = min(workers, len(user_ids))
+    # One user, or one worker: write straight to the warehouse. The group writer pays only when
+    # several workers' batches can share a commit.
+    with warehouse.session(), (GroupWriter(warehouse, linger=0.02) if workers > 1 else nullcontext(warehouse)) as writer:
         states = {}
         for start in range(0, len(user_ids), 500):  # one read for many users, not one per user
             states.update(warehouse.load_states_of(user_ids[start:start + 500]))

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from sylo.nango.client import NangoClient
 from pipelines.sync.retry import RetryPolicy
-from pipelines.runtime import Runtime
+from pipelines.pipeline import Pipeline
 from pipelines.sync import SyncSettings
 from pipelines.sync.runner import sync_users
 from pipelines.warehouse import Warehouse, open_warehouse
@@ -81,8 +81,8 @@ def settings_for(running, tmp_path: Path, **extra) -> Settings:
 
 @pytest.fixture
 def runtime(sandbox, tmp_path):
-    """A Runtime on the sandbox, with every sandbox user registered."""
-    runtime = Runtime(settings_for(sandbox, tmp_path))
+    """A Pipeline on the sandbox, with every sandbox user registered."""
+    runtime = Pipeline(settings_for(sandbox, tmp_path))
     for user_id in sandbox.user_ids():
         runtime.appdb.ensure_user(user_id)
     yield runtime

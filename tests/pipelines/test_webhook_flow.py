@@ -60,7 +60,7 @@ def test_a_connection_made_on_the_connect_page_ends_in_that_users_documents(make
 
     defs = build_definitions(settings.model_copy(update={"nango_url": sandbox.url,
                                                          "nango_secret_key": SecretStr(sandbox.secret_key)}))
-    runtime = defs.resources["runtime"]
+    runtime = defs.resources["pipeline"]
     try:
         events = runtime.appdb.events_after(0)
         assert {(e.user_id, e.integration, e.kind, e.source) for e in events} == {
@@ -69,7 +69,7 @@ def test_a_connection_made_on_the_connect_page_ends_in_that_users_documents(make
         # A temporary instance that is current while definitions resolve (an ephemeral one left
         # Dagster resolving a stale instance from an earlier test).
         with dg.instance_for_test() as instance:
-            tick = dg.build_sensor_context(instance=instance, resources={"runtime": runtime})
+            tick = dg.build_sensor_context(instance=instance, resources={"pipeline": runtime})
             result = defs.resolve_sensor_def("connections_sensor")(tick)
             assert result.dynamic_partitions_requests[0].partition_keys == [USER]
             [request] = result.run_requests
@@ -94,11 +94,11 @@ def test_a_connection_made_on_the_connect_page_ends_in_that_users_documents(make
                                headers={"Content-Type": "application/json", **sign(body, WEBHOOK_KEY)})
             assert again.json()["outcome"] == "unchanged"
             later = defs.resolve_sensor_def("connections_sensor")(
-                dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"runtime": runtime}))
+                dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"pipeline": runtime}))
             assert isinstance(later, dg.SkipReason)
             # ...and a tick that lost its cursor asks again under the same run key, which Dagster runs once.
             replayed = defs.resolve_sensor_def("connections_sensor")(
-                dg.build_sensor_context(instance=instance, resources={"runtime": runtime}))
+                dg.build_sensor_context(instance=instance, resources={"pipeline": runtime}))
             assert [r.run_key for r in replayed.run_requests] == [request.run_key]
             assert replayed.dynamic_partitions_requests == []
     finally:

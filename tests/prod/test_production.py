@@ -20,7 +20,12 @@ from tests.pipelines.convergence import assert_converged
 from tests.pipelines.test_webhook_flow import INTEGRATIONS, connect_through_the_page
 from tests.prod.deployment import Production, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# Each scenario here waits for real processes: a run worker takes 25-30 s from webhook to its step
+# starting on a busy 2-core machine (a fresh interpreter importing Dagster and Sylo), and a crash
+# costs a daemon restart and a retried run on top. Measured: 190 s for the crash test with four
+# other test processes running. The suite-wide 300 s cap was below what the test's own waits allow
+# (three crashes, each with its event budget), so these tests carry a budget that fits them.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 E = dg.DagsterEventType
 # Every table that holds one row per record per user, with the column naming the record.
@@ -45,11 +50,19 @@ def succeeded(production: Production, user_id: str) -> dg.DagsterRun | None:
 
 
 def sync_step(production: Production, user_id: str, kind: dg.DagsterEventType) -> dg.DagsterRun | None:
-    """The user's run once one of its sync steps has reached `kind` (STEP_START or STEP_SUCCESS)."""
+    """The user's run once its pipeline step has reached `kind` (STEP_START or STEP_SUCCESS)."""
     run = latest_run(production, user_id)
-    if run and any(event.step_key.endswith("_sync") for event in events(production, run.run_id, kind)):
+    if run and any(event.step_key == "user_pipeline" for event in events(production, run.run_id, kind)):
         return run
     return None
+
+
+def syncing(production: Production, user_id: str) -> dg.DagsterRun | None:
+    """The user's run once its step has started writing synced rows (the step is midway)."""
+    run = sync_step(production, user_id, E.STEP_START)
+    rows = production.warehouse.query(f"SELECT count(*) FROM raw.gmail_messages WHERE user_id = "
+                                      f"{production.warehouse.param('u')}", {"u": user_id}) if run else [(0,)]
+    return run if rows[0][0] else None
 
 
 def assert_loses_nothing_and_duplicates_nothing(production: Production, user_id: str) -> None:
@@ -102,10 +115,10 @@ def test_killing_the_daemon_or_a_run_midway_loses_nothing_and_duplicates_nothing
     wait_until(lambda: sync_step(production, daemon, E.STEP_START), "a sync step to start", every=0.2)
     production.kill_daemon(whole_group=False)
 
-    # The run's worker process dies after its first sync step succeeded.
+    # The run's worker process dies midway through its step, with some of the sync already committed.
     worker = "u_prod_worker_killed"
     connect_through_the_page(production, worker)
-    run = wait_until(lambda: sync_step(production, worker, E.STEP_SUCCESS), "a sync step to succeed", every=0.2)
+    run = wait_until(lambda: syncing(production, worker), "the sync to commit its first rows", every=0.2)
     process = psutil.Process(worker_pid(production.instance, run.run_id))
     assert "multiprocessing" in " ".join(process.cmdline())
     assert production.daemon_pid() in [p.pid for p in process.parents()], "the worker is not the daemon's"
@@ -123,8 +136,7 @@ def test_killing_the_daemon_or_a_run_midway_loses_nothing_and_duplicates_nothing
         assert len(runs) == (2 if crashed else 1), [(r.run_id, r.status, r.tags.get("dagster/retry_number"))
                                                      for r in runs]
         assert_loses_nothing_and_duplicates_nothing(production, user)
-    # The retry re-ran only what the killed worker had not finished.
+    # The killed run never finished its step; the retry ran it once, to the end.
     retry = latest_run(production, worker)
-    done_before = {e.step_key for e in events(production, run.run_id, E.STEP_SUCCESS)}
-    redone = {e.step_key for e in events(production, retry.run_id, E.STEP_START)}
-    assert done_before and not done_before & redone, (done_before, redone)
+    assert not events(production, run.run_id, E.STEP_SUCCESS)
+    assert [e.step_key for e in events(production, retry.run_id, E.STEP_SUCCESS)] == ["user_pipeline"]
