@@ -31,7 +31,8 @@ def snapshot_batch(user_id: str, snapshot: dict, now: datetime) -> Batch:
     """One user's whole replica as one batch: live rows, soft deletes, and successful sync states."""
     gmail, asana, xero = snapshot["gmail"], snapshot["asana"], snapshot["xero"]
     messages = [to_row(user_id, GmailMessage.model_validate(m), now) for m in gmail["messages"] if not m["deleted"]]
-    projects = [project_row(user_id, AsanaProject.model_validate(p), now) for p in asana["projects"] if not p["deleted"]]
+    projects = [project_row(user_id, AsanaProject.model_validate(p), now)
+                for p in asana["projects"] if not p["deleted"]]
     tasks = [task_row(user_id, AsanaTask.model_validate(t), t["memberships"][0]["project"]["gid"], now)
              for t in asana["tasks"] if not t["deleted"]]
     contacts = [contact_row(user_id, XeroContact.model_validate(c), now) for c in xero["contacts"]]
