@@ -1,47 +1,9 @@
-"""Fill a warehouse straight from the sandbox's generator, through the sync's own row mapping.
+"""Fill a warehouse straight from the sandbox's world: now `pipelines.sync.snapshot.populate`.
 
-For benchmarks and tests of what comes after the sync: 1,000 users in seconds instead of
-minutes of HTTP. The rows are exactly those the sync would write for the same world.
+Kept so `bench/compile.py` and `bench/serve.py` import it unchanged; new code imports
+`pipelines.sync.snapshot` directly, which the tests can use without depending on the benchmarks.
 """
 
-from __future__ import annotations
+from pipelines.sync.snapshot import populate
 
-from datetime import datetime, timezone
-
-from pipelines.sync.asana import AsanaProject, AsanaTask, project_row, task_row
-from pipelines.sync.gmail import GmailMessage, to_row
-from pipelines.sync.xero import XeroContact, XeroInvoice, contact_row, invoice_row
-from pipelines.warehouse import Batch, StreamState, Tombstones, Warehouse
-from sandbox.world import World
-
-STREAMS = ("gmail.messages", "asana.projects", "asana.tasks", "xero.contacts", "xero.invoices")
-
-
-def user_batch(world: World, user_id: str, now: datetime) -> Batch:
-    """One user's whole replica as one batch: live rows, soft deletes, and successful sync states."""
-    truth = world.truth(user_id)
-    gmail = [to_row(user_id, GmailMessage.model_validate(m), now) for m in truth["gmail"]["messages"] if not m["deleted"]]
-    projects = [project_row(user_id, AsanaProject.model_validate(p), now)
-                for p in truth["asana"]["projects"] if not p["deleted"]]
-    tasks = [task_row(user_id, AsanaTask.model_validate(t), t["memberships"][0]["project"]["gid"], now)
-             for t in truth["asana"]["tasks"] if not t["deleted"]]
-    contacts = [contact_row(user_id, XeroContact.model_validate(c), now) for c in truth["xero"]["contacts"]]
-    invoices = [invoice_row(user_id, XeroInvoice.model_validate(i), now) for i in truth["xero"]["invoices"]]
-    gone_messages = [m["id"] for m in truth["gmail"]["messages"] if m["deleted"]]
-    gone_tasks = [t["gid"] for t in truth["asana"]["tasks"] if t["deleted"]]
-    gone_projects = [p["gid"] for p in truth["asana"]["projects"] if p["deleted"]]
-    return Batch(rows={"gmail_messages": gmail, "asana_projects": projects, "asana_tasks": tasks,
-                       "xero_contacts": contacts, "xero_invoices": invoices},
-                 tombstones=[Tombstones("gmail_messages", gone_messages), Tombstones("asana_tasks", gone_tasks),
-                             Tombstones("asana_projects", gone_projects)],
-                 states=[StreamState(s, {}, last_success_at=now) for s in STREAMS])
-
-
-def populate(warehouse: Warehouse, world: World, user_ids: list[str], now: datetime | None = None,
-             group: int = 25) -> None:
-    """Write the users' replicas, a group of users per transaction."""
-    now = now or datetime.now(timezone.utc)
-    warehouse.ensure_schema()
-    for start in range(0, len(user_ids), group):
-        warehouse.apply_many([(user_id, user_batch(world, user_id, now), now)
-                              for user_id in user_ids[start:start + group]])
+__all__ = ["populate"]

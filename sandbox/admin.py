@@ -18,7 +18,7 @@ from sandbox.n8n import Workflow
 from sylo.services import SERVICES
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from sandbox.state import SandboxState
 
 
 class ChangeRequest(BaseModel):
@@ -46,29 +46,29 @@ def _parse(request: Request, model: type[BaseModel]) -> BaseModel | Response:
 
 
 class Admin:
-    def __init__(self, sandbox: Sandbox):
-        self.sandbox = sandbox
+    def __init__(self, state: SandboxState):
+        self.state = state
 
     def info(self, request: Request) -> Response:
-        sandbox = self.sandbox
+        state = self.state
         users = [{"user_id": u.user_id, "studio": u.studio.name, "mailbox": u.mailbox.email,
                   "records": u.record_count(),
-                  "connections": {c.integration: c.connection_id for c in sandbox.registry.listing()
+                  "connections": {c.integration: c.connection_id for c in state.registry.listing()
                                   if c.account == u.user_id}}
-                 for u in sandbox.world.users()]
-        return json_response({"seed": sandbox.config.seed, "scale": sandbox.config.scale,
-                              "now": sandbox.world.start_ms, "clock": sandbox.world.clock_ms,
-                              "batches": sandbox.world.batches, "users": users,
-                              "webhook_url": sandbox.webhooks.url,
-                              "limits": sandbox.limits.config.model_dump(),
-                              "faults": sandbox.faults.config.model_dump(), "injected": sandbox.faults.injected})
+                 for u in state.world.users()]
+        return json_response({"seed": state.config.seed, "scale": state.config.scale,
+                              "now": state.world.start_ms, "clock": state.world.clock_ms,
+                              "batches": state.world.batches, "users": users,
+                              "webhook_url": state.webhooks.url,
+                              "limits": state.limits.config.model_dump(),
+                              "faults": state.faults.config.model_dump(), "injected": state.faults.injected})
 
     def changes(self, request: Request) -> Response:
         body = _parse(request, ChangeRequest)
         if isinstance(body, Response):
             return body
         try:
-            summary = apply_batch(self.sandbox.world, fraction=body.fraction, count=body.count, users=body.users,
+            summary = apply_batch(self.state.world, fraction=body.fraction, count=body.count, users=body.users,
                                   weights=body.weights)
         except ValueError as exc:
             return _problem(400, str(exc))
@@ -78,15 +78,15 @@ class Admin:
         body = _parse(request, NewUser)
         if isinstance(body, Response):
             return body
-        connections = self.sandbox.add_user(body.user_id, body.integrations)
+        connections = self.state.add_user(body.user_id, body.integrations)
         return json_response({"user_id": body.user_id,
                               "connections": {c.integration: c.connection_id for c in connections}}, 201)
 
     def truth(self, request: Request, user_id: str) -> Response:
-        return json_response(self.sandbox.world.truth(user_id))
+        return json_response(self.state.world.truth(user_id))
 
     def expire_history(self, request: Request, user_id: str) -> Response:
-        user = self.sandbox.world.user(user_id)
+        user = self.state.world.user(user_id)
         with user.lock:
             user.mailbox.expire_history()
             return json_response({"history_floor": str(user.mailbox.history_floor)})
@@ -95,56 +95,56 @@ class Admin:
         remaining = (request.get_json(silent=True) or {}).get("remaining")
         if not isinstance(remaining, int) or remaining < 0:
             return _problem(400, "remaining must be a non-negative integer")
-        self.sandbox.limits.set_xero_day_remaining(self.sandbox.world.user(user_id).org.tenant_id, remaining)
+        self.state.limits.set_xero_day_remaining(self.state.world.user(user_id).org.tenant_id, remaining)
         return json_response({"remaining": remaining})
 
     def faults(self, request: Request) -> Response:
         if request.method == "PUT":
             try:
-                self.sandbox.faults.configure(FaultConfig.model_validate_json(request.get_data() or b"{}"))
+                self.state.faults.configure(FaultConfig.model_validate_json(request.get_data() or b"{}"))
             except (ValidationError, ValueError) as exc:
                 return _problem(400, str(exc))
-        return json_response({"config": self.sandbox.faults.config.model_dump(), "injected": self.sandbox.faults.injected})
+        return json_response({"config": self.state.faults.config.model_dump(), "injected": self.state.faults.injected})
 
     def limits(self, request: Request) -> Response:
         if request.method == "PUT":
             parsed = _parse(request, LimitConfig)
             if isinstance(parsed, Response):
                 return parsed
-            self.sandbox.limits.config = parsed
-        return json_response(self.sandbox.limits.config.model_dump())
+            self.state.limits.config = parsed
+        return json_response(self.state.limits.config.model_dump())
 
     def webhooks(self, request: Request) -> Response:
         if request.method == "PUT":
             url = (request.get_json(silent=True) or {}).get("url")
             if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
                 return _problem(400, "url must be an http(s) URL or null")
-            self.sandbox.webhooks.url = url
+            self.state.webhooks.url = url
         if request.args.get("flush") == "true":
-            self.sandbox.webhooks.flush()
-        return json_response({"url": self.sandbox.webhooks.url, "deliveries": self.sandbox.webhooks.deliveries})
+            self.state.webhooks.flush()
+        return json_response({"url": self.state.webhooks.url, "deliveries": self.state.webhooks.deliveries})
 
     def break_connection(self, request: Request, connection_id: str) -> Response:
-        connection = self.sandbox.registry.find(connection_id)
+        connection = self.state.registry.find(connection_id)
         if connection is None:
             return _problem(404, f"no connection {connection_id}")
         connection.errors = [{"type": "auth", "log_id": f"log_{connection.id}_{len(connection.errors) + 1}"}]
-        self.sandbox.webhooks.auth_event(connection, "refresh", success=False,
+        self.state.webhooks.auth_event(connection, "refresh", success=False,
                                          error={"type": "refresh_token_external_error",
                                                 "description": "invalid_grant: Token has been expired or revoked."})
         return json_response(connection.summary_json())
 
     def n8n_calls(self, request: Request) -> Response:
         if request.method == "DELETE":
-            self.sandbox.n8n.clear()
-        return json_response({"calls": self.sandbox.n8n.snapshot()})
+            self.state.n8n.clear()
+        return json_response({"calls": self.state.n8n.snapshot()})
 
     def n8n_workflow(self, request: Request, path: str) -> Response:
         if request.method == "DELETE":
-            self.sandbox.n8n.configure(path, None)
+            self.state.n8n.configure(path, None)
             return json_response({"path": path, "registered": False})
         parsed = _parse(request, Workflow)
         if isinstance(parsed, Response):
             return parsed
-        self.sandbox.n8n.configure(path, parsed)
+        self.state.n8n.configure(path, parsed)
         return json_response({"path": path, "registered": True, "workflow": parsed.model_dump()})

@@ -1,59 +1,22 @@
 """The sandbox as one WSGI app: Nango (with Gmail, Asana and Xero behind its proxy), n8n, and admin.
 
-`Sandbox(config)` builds the world and its N initial users, each connected to all three
-integrations; `sandbox.serve()` puts it on a port. Everything is in memory.
+`Sandbox(config)` builds the sandbox's state (`sandbox.state`) and routes requests to the
+handlers given it; `sandbox.serve()` puts it on a port. Everything is in memory.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from datetime import datetime, timezone
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, Field
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.admin import Admin
-from sandbox.connections import INTEGRATIONS, Connection, Registry
-from sandbox.faults import FaultConfig, Faults
-from sandbox.http import json_response, nango_error
-from sandbox.limits import LimitConfig, Limits
-from sandbox.n8n import N8n
-from sandbox.nango import NangoControl, check_key, connection_config
+from sandbox.connections import INTEGRATIONS
+from sandbox.http import Pages, json_response, nango_error
+from sandbox.nango import NangoControl, check_key
 from sandbox.proxy import Proxy
 from sandbox.server import ServerThread
-from sandbox.webhooks import WebhookSender
-from sandbox.world import World
-
-log = logging.getLogger("sandbox")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sandbox"
-DAY_MS = 86_400_000
-
-
-def today_utc() -> datetime:
-    now = datetime.now(timezone.utc)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-class SandboxConfig(BaseModel):
-    seed: int = 1
-    users: int = Field(3, ge=0)
-    now: datetime = Field(default_factory=today_utc)
-    scale: float = Field(1.0, gt=0)
-    secret_key: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    webhook_key: str = Field(default_factory=lambda: str(uuid.uuid4()))
-    webhook_url: str | None = None
-    n8n_auth_header: str = "X-Sylo-Auth"
-    n8n_auth_value: str | None = None
-    limits: LimitConfig = Field(default_factory=LimitConfig)
-    faults: FaultConfig = Field(default_factory=FaultConfig)
-    nango_retry_scale: float = Field(1.0, ge=0, description="Scales Nango's server-side retry waits (tests)")
-    webhook_backoff_scale: float = Field(1.0, ge=0, description="Scales webhook retry waits (tests)")
-    environment: str = "dev"
+from sandbox.state import SandboxConfig, SandboxState
 
 
 def _rules() -> Map:
@@ -92,48 +55,18 @@ def _rules() -> Map:
     return Map(nango + public + admin, strict_slashes=False, merge_slashes=False)
 
 
-class Sandbox:
+class Sandbox(SandboxState):
+    """The sandbox's state, served: Nango's API and proxy, the Connect page, n8n and `/_sandbox/`."""
+
     def __init__(self, config: SandboxConfig | None = None):
-        self.config = config or SandboxConfig()
-        self.world = World(self.config.seed, self.config.now, self.config.scale)
-        self.registry = Registry(self.config.seed)
-        self.limits = Limits(self.config.limits)
-        self.faults = Faults(self.config.faults)
-        self.webhooks = WebhookSender(self.config.webhook_url, self.config.webhook_key,
-                                      environment=self.config.environment,
-                                      backoff_scale=self.config.webhook_backoff_scale)
-        self.n8n = N8n(self.config.n8n_auth_header, self.config.n8n_auth_value)
-        self.nango = NangoControl(self)
+        super().__init__(config)
+        self.pages = Pages()
+        self.nango = NangoControl(self, self.pages)
         self.proxy = Proxy(self)
         self.admin = Admin(self)
         self.url_map = _rules()
-        self.jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
-        for user_id in self.world.initial_user_ids(self.config.users):
-            self.add_user(user_id)
-
-    # -- world ------------------------------------------------------------------------------------
-
-    def add_user(self, user_id: str, integrations: list[str] | None = None) -> list[Connection]:
-        """Create an end user already connected to the given integrations (default: all three)."""
-        return [self.connect(integration, {"end_user_id": user_id})
-                for integration in integrations or list(INTEGRATIONS)]
-
-    def connect(self, integration: str, tags: dict[str, str], *, from_session: bool = False) -> Connection:
-        """Create a connection reaching the studio of the tags' end user (or a fresh one)."""
-        account = tags.get("end_user_id") or f"acct_{uuid.uuid4().hex[:10]}"
-        user = self.world.user(account)
-        with self.registry.lock:
-            created = self.world.start_ms - 14 * DAY_MS + len(self.registry.connections) * 60_000
-            if from_session:
-                created = max(created, self.world.clock_ms)
-            return self.registry.create(integration, account, tags, created,
-                                        connection_config(integration, user), from_session=from_session)
 
     # -- HTTP -------------------------------------------------------------------------------------
-
-    def render(self, template: str, status: int = 200, **context) -> Response:
-        html = self.jinja.get_template(template).render(**context)
-        return Response(html, status=status, content_type="text/html; charset=utf-8")
 
     def dispatch(self, request: Request) -> Response:
         try:
@@ -169,14 +102,11 @@ class Sandbox:
         return response
 
     def home(self, request: Request) -> Response:
-        return self.render("home.html", users=self.world.users(), registry=self.registry,
-                           integrations=INTEGRATIONS)
+        return self.pages.render("home.html", users=self.world.users(), registry=self.registry,
+                                 integrations=INTEGRATIONS)
 
     def __call__(self, environ, start_response):
         return self.dispatch(Request(environ))(environ, start_response)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> ServerThread:
         return ServerThread(self, host, port).start()
-
-    def close(self) -> None:
-        self.webhooks.close()

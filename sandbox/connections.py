@@ -12,9 +12,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from sandbox.ids import det_uuid, token_hex
 from sylo.services import SERVICES
+
+if TYPE_CHECKING:
+    from sandbox.world import UserWorld
 
 # The integrations a studio configures in Nango, with the ids Sylo expects (sylo/services.py).
 INTEGRATIONS: dict[str, dict[str, str]] = {
@@ -158,3 +162,12 @@ class Registry:
 
 def email_hash(email: str) -> str:
     return hashlib.sha256(email.lower().encode()).hexdigest()
+
+
+def connection_config(integration: str, account: UserWorld) -> dict:
+    """What Nango's post-connection hooks store (Xero tenant id, Gmail address hash)."""
+    if integration == "xero":
+        return {"tenant_id": account.org.tenant_id}
+    if integration == "google-mail":
+        return {"emailAddressHash": email_hash(account.mailbox.email)}
+    return {}

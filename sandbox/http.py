@@ -1,11 +1,13 @@
-"""Request and response shapes shared by the sandbox's emulators."""
+"""Request and response shapes shared by the sandbox's emulators: JSON, Nango's errors, HTML pages."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.wrappers import Response
 
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
     from sandbox.connections import Connection
     from sandbox.limits import Limits
     from sandbox.world import UserWorld
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sandbox"
 
 
 def dumps(obj: Any, indent: int | None = None) -> bytes:
@@ -32,6 +36,18 @@ def nango_error(status: int, code: str, message: str | None = None, **extra: Any
         error["message"] = message
     error.update(extra)
     return json_response({"error": error}, status)
+
+
+class Pages:
+    """The sandbox's HTML pages (its home and Nango's Connect UI), from `templates/sandbox/`."""
+
+    def __init__(self, folder: Path = TEMPLATES):
+        self.jinja = Environment(loader=FileSystemLoader(folder), autoescape=select_autoescape())
+
+    def render(self, template: str, status: int = 200, **context: Any) -> Response:
+        """Render one template as an HTML response."""
+        html = self.jinja.get_template(template).render(**context)
+        return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
 @dataclass

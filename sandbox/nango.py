@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.wrappers import Request, Response
 
-from sandbox.connections import INTEGRATIONS, Connection, ConnectSession, email_hash, iso_z
-from sandbox.http import json_response, nango_error
+from sandbox.connections import INTEGRATIONS, Connection, ConnectSession, iso_z
+from sandbox.http import Pages, json_response, nango_error
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from sandbox.state import SandboxState
 
 TAG_KEY = re.compile(r"^[a-zA-Z][a-zA-Z0-9_\-./]*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -135,9 +135,10 @@ def webhook_override_errors(url: str | None) -> list[dict]:
 class NangoControl:
     """Handlers for Nango's non-proxy routes."""
 
-    def __init__(self, sandbox: Sandbox):
-        self.sandbox = sandbox
-        self.registry = sandbox.registry
+    def __init__(self, state: SandboxState, pages: Pages):
+        self.state = state
+        self.registry = state.registry
+        self.pages = pages
 
     # -- connect sessions --------------------------------------------------------------------
 
@@ -260,7 +261,7 @@ class NangoControl:
         if connection is None:
             return nango_error(400, "unknown_connection", f"Connection {connection_id} not found")
         self.registry.remove(connection)
-        self.sandbox.webhooks.auth_event(connection, "deletion", success=True)
+        self.state.webhooks.auth_event(connection, "deletion", success=True)
         return json_response({"success": True})
 
     # -- the Connect page ----------------------------------------------------------------------
@@ -268,9 +269,9 @@ class NangoControl:
     def connect_page(self, request: Request) -> Response:
         session = self.registry.session(request.args.get("session_token", ""))
         if session is None:
-            return self.sandbox.render("connect_error.html", 401, message="This connect link is invalid or has expired.")
+            return self.pages.render("connect_error.html", 401, message="This connect link is invalid or has expired.")
         integrations = [{"key": key, **INTEGRATIONS[key]} for key in session.integrations()]
-        return self.sandbox.render("connect.html", token=session.token, integrations=integrations,
+        return self.pages.render("connect.html", token=session.token, integrations=integrations,
                                    reconnect=session.reconnect is not None)
 
     def complete(self, request: Request) -> Response:
@@ -283,17 +284,17 @@ class NangoControl:
             message = "This connect link is invalid or has expired." if session is None else "That integration is not offered here."
             if wants_json:
                 return nango_error(400, "invalid_connect_session", message)
-            return self.sandbox.render("connect_error.html", 400, message=message)
+            return self.pages.render("connect_error.html", 400, message=message)
         if form.get("decision", "allow") != "allow":
             event = {"type": "error", "payload": {"errorType": "connection_test_failed", "errorMessage": "The user refused access."}}
             if wants_json:
                 return json_response(event, 400)
-            return self.sandbox.render("connected.html", event=event, integration=INTEGRATIONS[integration])
+            return self.pages.render("connected.html", event=event, integration=INTEGRATIONS[integration])
         connection = self._finish(session, integration)
         event = {"type": "connect", "payload": {"providerConfigKey": integration, "connectionId": connection.connection_id}}
         if wants_json:
             return json_response(event, 200)
-        return self.sandbox.render("connected.html", event=event, integration=INTEGRATIONS[integration])
+        return self.pages.render("connected.html", event=event, integration=INTEGRATIONS[integration])
 
     def _finish(self, session: ConnectSession, integration: str) -> Connection:
         if session.reconnect:
@@ -303,19 +304,10 @@ class NangoControl:
                     connection.webhook_url_override = session.webhook_url_override or None
                 connection.errors.clear()
                 connection.refreshes += 1
-                connection.updated_ms = self.sandbox.world.clock_ms
-                self.sandbox.webhooks.auth_event(connection, "override", success=True)
+                connection.updated_ms = self.state.world.clock_ms
+                self.state.webhooks.auth_event(connection, "override", success=True)
                 return connection
-        connection = self.sandbox.connect(integration, session.tags, from_session=True)
+        connection = self.state.connect(integration, session.tags, from_session=True)
         connection.webhook_url_override = session.webhook_url_override or None
-        self.sandbox.webhooks.auth_event(connection, "creation", success=True)
+        self.state.webhooks.auth_event(connection, "creation", success=True)
         return connection
-
-
-def connection_config(integration: str, account) -> dict:
-    """What Nango's post-connection hooks store (Xero tenant id, Gmail address hash)."""
-    if integration == "xero":
-        return {"tenant_id": account.org.tenant_id}
-    if integration == "google-mail":
-        return {"emailAddressHash": email_hash(account.mailbox.email)}
-    return {}

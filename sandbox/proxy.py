@@ -22,7 +22,7 @@ from sandbox.providers import asana, gmail, xero
 from sandbox.server import DropConnection
 
 if TYPE_CHECKING:
-    from sandbox.app import Sandbox
+    from sandbox.state import SandboxState
 
 PROVIDERS = {"gmail": gmail, "asana": asana, "xero": xero}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -62,8 +62,8 @@ def forwarded_headers(request: Request, connection: Connection) -> Headers:
 
 
 class Proxy:
-    def __init__(self, sandbox: Sandbox):
-        self.sandbox = sandbox
+    def __init__(self, state: SandboxState):
+        self.state = state
 
     def handle(self, request: Request) -> Response:
         errors = _header_errors(request)
@@ -72,7 +72,7 @@ class Proxy:
         integration = request.headers["Provider-Config-Key"]
         if integration not in INTEGRATIONS:
             return nango_error(404, "unknown_provider_config", f"Provider config {integration} not found")
-        connection = self.sandbox.registry.find(request.headers["Connection-Id"], integration)
+        connection = self.state.registry.find(request.headers["Connection-Id"], integration)
         if connection is None:
             return nango_error(400, "server_error", "Failed to get connection")
         if connection.errors:
@@ -82,8 +82,8 @@ class Proxy:
         path, _, query = raw.removeprefix("/proxy").partition("?")
         upstream = Upstream(method=request.method, path=path or "/", args=MultiDict(parse_qsl(query, keep_blank_values=True)),
                             headers=forwarded_headers(request, connection), body=request.get_data(),
-                            account=self.sandbox.world.user(connection.account), connection=connection,
-                            limits=self.sandbox.limits, clock_ms=self.sandbox.world.clock_ms)
+                            account=self.state.world.user(connection.account), connection=connection,
+                            limits=self.state.limits, clock_ms=self.state.world.clock_ms)
         retries = int(request.headers.get("Retries", "0"))
         retry_on = {int(code) for code in request.headers.get("Retry-On", "").split(",") if code}
         return self._send(upstream, connection.service, retries, retry_on)
@@ -93,7 +93,7 @@ class Proxy:
             reply = self._attempt(up, service, allow_drop=retries == 0)
             if attempt == retries or not self._retryable(reply, retry_on):
                 return self._to_response(reply)
-            time.sleep(self._wait(reply, service, attempt) * self.sandbox.config.nango_retry_scale)
+            time.sleep(self._wait(reply, service, attempt) * self.state.config.nango_retry_scale)
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -112,7 +112,7 @@ class Proxy:
         applicable = set(fault_kinds.KINDS)
         if module.expired_cursor(up) is None:
             applicable.discard("expired_cursor")
-        fault = self.sandbox.faults.draw(service, up.path, applicable)
+        fault = self.state.faults.draw(service, up.path, applicable)
         if fault in fault_kinds.BEFORE:
             return self._before(fault, up, module, allow_drop)
         reply = module.dispatch(up)
@@ -124,7 +124,7 @@ class Proxy:
         return reply
 
     def _before(self, fault: str, up: Upstream, module, allow_drop: bool) -> Reply:
-        config = self.sandbox.faults.config
+        config = self.state.faults.config
         if fault in ("rate_limit", "rate_limit_zero"):
             reply = module.rate_limited(config.retry_after)
             reply.headers["Retry-After"] = "0" if fault == "rate_limit_zero" else str(config.retry_after)

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from api import create_app
-from bench.populate import populate
+from pipelines.sync.snapshot import populate
 from pipelines.documents.export import Exporter
 from pipelines.models import ModelRunner
 from pipelines.documents.publish import PublishSettings, publish
