@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.documents.build import MARTS
 from pipelines.models import Model, ModelProject
 from sylo.services import SERVICES
 
@@ -20,7 +21,6 @@ RAW_CHECKS = {
     "fresh": "The last successful sync is newer than SYLO_STALE_AFTER_HOURS (warns only).",
 }
 DOCUMENTS = ("context_documents", "mcp_configs")
-MARTS = ("projects", "communications", "tasks", "invoices", "financials", "match_report")
 
 
 def _model_description(model: Model) -> str:

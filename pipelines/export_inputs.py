@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from pipelines.warehouse import Warehouse
+from sylo.clock import as_utc
 from sylo.services import SERVICES
 
 CHUNK = 500  # users per query
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def table_versions(warehouse: Warehouse, user_ids: list[str]) -> dict[str, dict[str, tuple]]:
@@ -30,7 +27,7 @@ def table_versions(warehouse: Warehouse, user_ids: list[str]) -> dict[str, dict[
         chunk = {"user_ids": user_ids[start:start + CHUNK]}
         for user_id, table, live, rows, changed, deleted in warehouse.query(
                 warehouse.sql.render("table_versions.sql", tables=tables)[0], chunk):
-            versions[user_id][table] = (live, rows, str(_aware(changed)), str(_aware(deleted)))
+            versions[user_id][table] = (live, rows, str(as_utc(changed)), str(as_utc(deleted)))
     return versions
 
 
@@ -45,7 +42,7 @@ def export_inputs(warehouse: Warehouse, versions: dict[str, dict[str, tuple]], *
         chunk = {"user_ids": user_ids[start:start + CHUNK]}
         for user_id, service, success, error, blocked, _ in warehouse.query(
                 warehouse.sql.render("doc_freshness.sql")[0], chunk):
-            success, blocked = _aware(success), _aware(blocked)
+            success, blocked = as_utc(success), as_utc(blocked)
             inputs[user_id]["sources"][service] = [
                 success is None, success is not None and as_of - success > stale_after, error,
                 str(blocked) if blocked and blocked > as_of else None]
