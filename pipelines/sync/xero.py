@@ -20,7 +20,7 @@ from sylo.nango.client import ProviderError
 from pipelines.sync.engine import BadData, SyncContext
 from pipelines.warehouse import Batch, StreamState, row_hash
 
-PAGE_SIZE = 100
+PAGE_SIZE = 1000  # Xero's largest page (reference/providers.md: pageSize 1..1000); one request where ten were
 MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 DELETED_INVOICE = {"DELETED", "VOIDED"}
 DELETED_CONTACT = {"ARCHIVED", "GDPRREQUEST"}
