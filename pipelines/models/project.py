@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from pipelines.models.properties import ModelError, ModelTest, Properties, read_properties, read_sources
+from pipelines.models.properties import (IDENTIFIER, ModelError, ModelTest, Properties, read_properties,
+                                         read_sources)
 from pipelines.models.templates import MATERIALIZATIONS, references
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "dbt_like_models"
@@ -70,13 +73,16 @@ class ModelProject:
 
     def _seeds(self) -> dict[str, Model]:
         """CSV files in seeds/, loaded by the runner and read with ref() like models (as dbt seeds)."""
-        return {path.stem: Model(path.stem, SEEDS, path, path.read_text(), "seed", (), ())
-                for path in sorted((self.root / SEEDS).glob("*.csv"))}
+        seeds = {path.stem: Model(path.stem, SEEDS, path, path.read_text(), "seed", (), ())
+                 for path in sorted((self.root / SEEDS).glob("*.csv"))}
+        for seed in seeds.values():
+            seed_rows(seed)
+        return seeds
 
     def _describe(self, models: dict[str, Model]) -> dict[str, Model]:
         """Attach each schema.yml's description, column docs and tests to its model or seed."""
         paths = sorted(self.root.glob("*/schema.yml"))
-        described = {**read_properties(paths, "seeds"), **read_properties(paths, "models")}
+        described = read_properties(paths)
         for name, properties in described.items():
             _check_properties(name, properties, models)
         return {name: replace(model, description=described.get(name, Properties()).description,
@@ -99,6 +105,15 @@ class ModelProject:
             if set(model.refs) & found:
                 found.add(model.name)
         return found
+
+
+def seed_rows(seed: Model) -> tuple[list[str], list[tuple[str, ...]]]:
+    """A seed's columns (its CSV header) and rows; every value is text."""
+    columns, *rows = list(csv.reader(io.StringIO(seed.template))) or [[]]
+    if not columns or not all(IDENTIFIER.match(c) for c in columns) or any(len(r) != len(columns) for r in rows):
+        raise ModelError(f"seed {seed.name} ({seed.path}): a header of plain column names, "
+                         f"then rows of as many values")
+    return columns, [tuple(row) for row in rows]
 
 
 def _check_refs(models: dict[str, Model]) -> None:

@@ -22,6 +22,7 @@ import yaml
 
 TEST_KINDS = ("unique", "not_null", "accepted_values", "relationships")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when PyYAML was built with it
 _REF = re.compile(r"""^\s*ref\(\s*['"](\w+)['"]\s*\)\s*$""")
 
 
@@ -55,7 +56,7 @@ class Properties:
 def load_yaml(path: Path) -> dict:
     """A dbt properties file (`version: 2`), as a dict."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=SafeLoader) or {}
     except yaml.YAMLError as exc:
         raise ModelError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != 2:
@@ -73,11 +74,12 @@ def read_sources(path: Path) -> dict[tuple[str, str], str]:
     return tables
 
 
-def read_properties(paths: list[Path], key: str) -> dict[str, Properties]:
-    """Every `models:` (or `seeds:`) entry of the files, by name."""
+def read_properties(paths: list[Path]) -> dict[str, Properties]:
+    """Every `models:` and `seeds:` entry of the files, by name."""
     found: dict[str, Properties] = {}
     for path in paths:
-        for entry in load_yaml(path).get(key) or []:
+        data = load_yaml(path)
+        for entry in (data.get("models") or []) + (data.get("seeds") or []):
             name = entry.get("name")
             if name in found:
                 raise ModelError(f"{path}: {name} is described twice")

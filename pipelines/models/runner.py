@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -11,8 +9,8 @@ from datetime import datetime, timezone
 from sqlglot import exp
 
 from pipelines.models.compiler import compile_select
-from pipelines.models.project import Model, ModelProject
-from pipelines.models.properties import IDENTIFIER, ModelError, ModelTest
+from pipelines.models.project import Model, ModelProject, seed_rows
+from pipelines.models.properties import ModelTest
 from pipelines.warehouse import Transaction, Warehouse
 from pipelines.warehouse.statements import write
 
@@ -86,19 +84,16 @@ class ModelRunner:
         prepare = "drop_relation" if full else "delete_slice"
         for statement in self.sql.render(prepare, kind=kind, relation=model.relation):
             tx.execute(statement)
-        tx.execute(write(_materialize(model, select, full=full), self.warehouse.dialect))
+        tx.execute(write(_materialize(model, select, full=full), self.warehouse.dialect, copy=False))
 
     def _load_seed(self, tx: Transaction, model: Model) -> int:
         """(Re)load a seed's CSV into its table; return how many rows it holds."""
-        columns, *rows = list(csv.reader(io.StringIO(model.template)))
-        bad = [c for c in columns if not IDENTIFIER.match(c)]
-        if bad or any(len(row) != len(columns) for row in rows):
-            raise ModelError(f"seed {model.name}: a header of plain column names, then rows of {len(columns)} values")
+        columns, rows = seed_rows(model)
         for statement in self.sql.render("drop_relation", kind="TABLE", relation=model.relation):
             tx.execute(statement)
         tx.execute(self.sql.render("create_seed", relation=model.relation, columns=tuple(columns))[0])
         if rows:  # sqlglot writes the values as escaped literals
-            tx.execute(write(exp.insert(exp.values([tuple(r) for r in rows]), model.relation, columns=columns),
+            tx.execute(write(exp.insert(exp.values(rows), model.relation, columns=columns),
                              self.warehouse.dialect))
         return len(rows)
 
@@ -115,9 +110,9 @@ class ModelRunner:
 
 
 def _materialize(model: Model, select: exp.Query, *, full: bool) -> exp.Expression:
-    """CREATE VIEW for a view; CREATE TABLE (full) or INSERT (a slice) for a table."""
+    """CREATE VIEW for a view; CREATE TABLE (full) or INSERT (a slice) for a table. Takes `select` over."""
     target = exp.to_table(model.relation)
     if not model.per_user:
         return exp.Create(this=target, kind="VIEW", expression=select)
-    rows = exp.select(exp.Star()).from_(select.subquery("model"))
-    return exp.Create(this=target, kind="TABLE", expression=rows) if full else exp.insert(rows, target)
+    rows = exp.select(exp.Star()).from_(select.subquery("model", copy=False), copy=False)
+    return exp.Create(this=target, kind="TABLE", expression=rows) if full else exp.insert(rows, target, copy=False)

@@ -8,6 +8,7 @@ sqlglot's job (pipelines/models/compiler.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from jinja2 import Environment, StrictUndefined
 
@@ -15,6 +16,12 @@ from pipelines.models.properties import ModelError
 
 MATERIALIZATIONS = ("table", "view")
 ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str):
+    """jinja compiles a template to Python once; a model is rendered on every run."""
+    return ENV.from_string(template)
 
 
 class Macros:
@@ -41,7 +48,7 @@ class Macros:
     def render(self, model: str, template: str) -> str:
         """The model's SQL with every macro expanded; `:today` and `:as_of` are left as parameters."""
         try:
-            return ENV.from_string(template).render(
+            return _compiled(template).render(
                 ref=self.ref, source=self.source, config=self.config,
                 today=lambda: "CAST(:today AS DATE)", as_of=lambda: "CAST(:as_of AS TIMESTAMPTZ)")
         except Exception as exc:  # jinja's errors are many kinds; the model's name is what helps

@@ -84,11 +84,16 @@ def _any_to_in(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def write(tree: exp.Expression, dialect: str) -> str:
-    """One statement in `dialect`'s SQL, parameters in its driver's style, comments left out."""
+def write(tree: exp.Expression, dialect: str, *, copy: bool = True) -> str:
+    """One statement in `dialect`'s SQL, parameters in its driver's style, comments left out.
+
+    Writing changes the tree; `copy=False` saves a deep copy when the caller owns the tree.
+    """
+    if copy:
+        tree = tree.copy()
     if dialect == "duckdb":
-        tree = tree.transform(_any_to_in)
-    return tree.sql(dialect=dialect, comments=False)
+        tree = tree.transform(_any_to_in, copy=False)
+    return tree.sql(dialect=dialect, comments=False, copy=False)
 
 
 class SqlFiles:
