@@ -26,6 +26,7 @@ def compile_select(project: ModelProject, model: Model, as_of: datetime, *, filt
     """The model's SELECT for a run at `as_of`; `filtered` narrows it to the run's users."""
     macros = Macros(lambda name: project.models[name].relation, project.source_tables.__getitem__)
     text = macros.render(model.name, model.template)
+    # (CTE name suffix, relation, the block that narrows it, narrowed to run_users?) per table to read through
     filters = tuple((service + "__" + table, relation, "source_rows", filtered)
                     for (service, table), relation in macros.sources.items())
     filters += tuple((name, relation, "user_rows", True) for name, relation in macros.refs.items()

@@ -29,7 +29,7 @@ class Model:
     sources: tuple[tuple[str, str], ...]
     tests: tuple[ModelTest, ...] = ()
     description: str = ""
-    columns: dict[str, str] = field(default_factory=dict)  # column -> description, from schema.yml
+    columns: dict[str, str] = field(default_factory=dict, compare=False)  # column -> description (schema.yml)
 
     @property
     def relation(self) -> str:

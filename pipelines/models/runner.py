@@ -61,8 +61,10 @@ class ModelRunner:
             return ModelResult(model.name, 0, 0.0, False)  # a view or seed is the same for everyone until it changes
         full = full or user_ids is None or not model.per_user
         with self.warehouse.transaction() as tx:
-            rows = self._load_seed(tx, model) if model.materialized == "seed" else 0
-            if model.materialized != "seed":
+            if model.materialized == "seed":
+                rows = self._load_seed(tx, model)
+            else:
+                rows = 0
                 self._build(tx, model, user_ids, as_of, full=full)
             tx.execute(self.sql.render("record_model")[0],
                        {"name": model.name, "digest": model.digest, "built_at": datetime.now(timezone.utc)})
