@@ -42,18 +42,24 @@ def compile_sql(project: ModelProject, model: Model, dialect: str, as_of: dateti
 
 
 @lru_cache(maxsize=256)
-def _parse(model: str, text: str, filters: tuple[tuple[str, str, str, bool], ...]) -> exp.Query:
-    """Parse once per model text and filter set (shared: replace_placeholders copies it)."""
+def _parse_model(model: str, text: str) -> exp.Query:
+    """Parse a model's SQL once (shared: copy before changing it)."""
     try:
         trees = parse(text, f"model {model}")
     except SqlError as exc:
         raise ModelError(str(exc)) from exc
     if len(trees) != 1 or not isinstance(trees[0], exp.Query):
         raise ModelError(f"model {model} must be one SELECT statement")
-    tree = trees[0]
-    unknown = {p.name for p in tree.find_all(exp.Placeholder)} - set(PARAMETERS)
+    unknown = {p.name for p in trees[0].find_all(exp.Placeholder)} - set(PARAMETERS)
     if unknown:
         raise ModelError(f"model {model} uses unknown parameter(s) {sorted(unknown)}; use today() or as_of()")
+    return trees[0]
+
+
+@lru_cache(maxsize=256)
+def _parse(model: str, text: str, filters: tuple[tuple[str, str, str, bool], ...]) -> exp.Query:
+    """The model with its filters in front, once per filter set (shared: replace_placeholders copies it)."""
+    tree = _parse_model(model, text).copy()
     ctes = {}
     for key, relation, block, filtered in filters:
         name = ("src__" if block == "source_rows" else "ref__") + key
