@@ -70,11 +70,16 @@ class ModelRunner:
                        {"name": model.name, "digest": model.digest, "built_at": datetime.now(timezone.utc)})
             if not model.per_user:
                 return ModelResult(model.name, rows, time.perf_counter() - started, full)
-            by_user = dict.fromkeys(user_ids or (), 0) | self._per_user(tx, "rows_by_user", model, filtered=not full)
-            failing = {test.name: self._test(tx, test, filtered=not full) for test in model.tests}
-        failing = {name: users for name, users in failing.items() if users}
+            by_user, failing = self._outcomes(tx, model, user_ids, filtered=not full)
         return ModelResult(model.name, sum(by_user.values()), time.perf_counter() - started, full,
                            {name: sum(users.values()) for name, users in failing.items()}, by_user, failing)
+
+    def _outcomes(self, tx: Transaction, model: Model, user_ids: list[str] | None, *,
+                  filtered: bool) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+        """Rows per user (0 for a run's user without any) and failing rows per failing test and user."""
+        by_user = dict.fromkeys(user_ids or (), 0) | self._per_user(tx, "rows_by_user", model, filtered=filtered)
+        failing = {test.name: self._test(tx, test, filtered=filtered) for test in model.tests}
+        return by_user, {name: users for name, users in failing.items() if users}
 
     def _build(self, tx: Transaction, model: Model, user_ids: list[str] | None, as_of: datetime, *, full: bool) -> None:
         """Replace the model's relation (full) or the run's users' rows in it."""
