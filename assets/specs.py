@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.documents.build import MARTS
-from pipelines.models import Model, ModelProject
+from pipelines.models import ModelProject
 from sylo.services import SERVICES
 
 MODELS = ModelProject()
@@ -21,11 +21,6 @@ RAW_CHECKS = {
     "fresh": "The last successful sync is newer than SYLO_STALE_AFTER_HOURS (warns only).",
 }
 DOCUMENTS = ("context_documents", "mcp_configs")
-
-
-def _model_description(model: Model) -> str:
-    comments = [line.strip("- ").strip() for line in model.template.splitlines() if line.startswith("--")]
-    return " ".join(comments) or f"{model.schema}.{model.name}"
 
 
 def raw_specs() -> list[dg.AssetSpec]:
@@ -39,9 +34,14 @@ def model_specs() -> list[dg.AssetSpec]:
     for model in MODELS.order:
         deps = [dg.AssetKey(name) for name in model.refs]
         deps += [dg.AssetKey(MODELS.source_tables[source].split(".")[-1]) for source in model.sources]
-        specs.append(dg.AssetSpec(model.name, group_name="models", deps=deps, kinds={"sql"}, owners=["team:data"],
-                                  code_version=model.digest, description=_model_description(model),
-                                  tags={"sylo/layer": model.schema}, skippable=True))
+        column_schema = dg.TableSchema(columns=[dg.TableColumn(name, description=text or None)
+                                                for name, text in model.columns.items()])
+        specs.append(dg.AssetSpec(model.name, group_name="models", deps=deps, owners=["team:data"],
+                                  kinds={"csv"} if model.materialized == "seed" else {"sql"},
+                                  code_version=model.digest, description=model.description or model.relation,
+                                  tags={"sylo/layer": model.schema},
+                                  metadata={"dagster/column_schema": column_schema} if model.columns else None,
+                                  skippable=True))
     return specs
 
 

@@ -249,7 +249,7 @@ def _serve_demo(pipeline, settings: Settings, first_user: str, port: int) -> Non
 
 def _print_summary(pipeline, world, user_ids: list[str], today: str) -> None:
     warehouse = pipeline.warehouse
-    sql = warehouse.sql.render("user_summary.sql")[0]
+    sql = warehouse.sql.render("user_summary")[0]
     click.echo("")
     for user_id in user_ids:
         [row] = warehouse.query(sql, {"user_id": user_id, "today": today})

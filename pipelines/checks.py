@@ -24,13 +24,13 @@ class CheckOutcome:
 
 
 def no_duplicate_ids(warehouse: Warehouse, user_id: str, table: str) -> CheckOutcome:
-    (dupes,), = warehouse.query(warehouse.sql.render("check_duplicates.sql", table=table)[0], {"user_id": user_id})
+    (dupes,), = warehouse.query(warehouse.sql.render("check_duplicates", table=table)[0], {"user_id": user_id})
     return CheckOutcome(table, "no_duplicate_ids", dupes == 0, f"{dupes} duplicate ids", metadata={"duplicates": dupes})
 
 
 def _newest(warehouse: Warehouse, user_id: str, table: str, column: str, group: str = "",
             live_only: bool = False) -> dict[str, object]:
-    sql = warehouse.sql.render("newest_by.sql", table=table, column=column, group=group, live_only=live_only)[0]
+    sql = warehouse.sql.render("newest_by", table=table, column=column, group=group, live_only=live_only)[0]
     return {grp: value for grp, value in warehouse.query(sql, {"user_id": user_id})}
 
 

@@ -26,7 +26,7 @@ def table_versions(warehouse: Warehouse, user_ids: list[str]) -> dict[str, dict[
     for start in range(0, len(user_ids), CHUNK):
         chunk = {"user_ids": user_ids[start:start + CHUNK]}
         for user_id, table, live, rows, changed, deleted in warehouse.query(
-                warehouse.sql.render("table_versions.sql", tables=tables)[0], chunk):
+                warehouse.sql.render("table_versions", tables=tables)[0], chunk):
             versions[user_id][table] = (live, rows, str(as_utc(changed)), str(as_utc(deleted)))
     return versions
 
@@ -41,7 +41,7 @@ def export_inputs(warehouse: Warehouse, versions: dict[str, dict[str, tuple]], *
     for start in range(0, len(user_ids), CHUNK):
         chunk = {"user_ids": user_ids[start:start + CHUNK]}
         for user_id, service, success, error, blocked, _ in warehouse.query(
-                warehouse.sql.render("doc_freshness.sql")[0], chunk):
+                warehouse.sql.render("doc_freshness")[0], chunk):
             success, blocked = as_utc(success), as_utc(blocked)
             inputs[user_id]["sources"][service] = [
                 success is None, success is not None and as_of - success > stale_after, error,

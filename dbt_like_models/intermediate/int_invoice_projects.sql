@@ -1,7 +1,4 @@
 {{ config(materialized='table') }}
--- Each sales invoice's project: among its contact's projects, the one whose job words all
--- appear in the invoice reference, most words winning. 'ambiguous' when several projects fit
--- equally, 'none' when none does; the invoice then stays at client level.
 WITH job_sizes AS (
     SELECT user_id, project_id, contact_id, count(*) AS words
     FROM {{ ref('int_project_job_words') }} GROUP BY user_id, project_id, contact_id

@@ -1,7 +1,4 @@
 {{ config(materialized='table') }}
--- The distinctive words of every project and client name, and of every thread subject and
--- invoice reference: lower-cased, split on anything but letters and digits, at least three
--- characters, and not in stg_generic_words.
 WITH texts AS (
     SELECT user_id, 'project' AS kind, project_id AS record_id, name AS text FROM {{ ref('stg_asana_projects') }}
     UNION ALL
@@ -13,4 +10,4 @@ WITH texts AS (
 )
 SELECT DISTINCT t.user_id, t.kind, t.record_id, w.word
 FROM texts AS t, unnest(regexp_split_to_array(lower(coalesce(t.text, '')), '[^a-z0-9]+')) AS w(word)
-WHERE length(w.word) >= 3 AND w.word NOT IN (SELECT word FROM {{ ref('stg_generic_words') }})
+WHERE length(w.word) >= 3 AND w.word NOT IN (SELECT word FROM {{ ref('generic_words') }})

@@ -1,8 +1,4 @@
 {{ config(materialized='table') }}
--- Each project's client: the customer whose name shares the most distinctive words with the
--- project's name. No shared word: 'unmatched'; several customers equally good: 'ambiguous'.
--- A project's job words are its own words that are not its client's (for matching mail and
--- invoices to it: "Fee proposal for the rear extension" belongs to "Marlow — Rear extension").
 WITH scores AS (
     SELECT p.user_id, p.record_id AS project_id, c.record_id AS contact_id, count(*) AS shared
     FROM {{ ref('int_name_words') }} AS p

@@ -1,5 +1,4 @@
 {{ config(materialized='table') }}
--- A project's job words: its distinctive words minus its client's ("rear", "extension").
 SELECT pw.user_id, pw.record_id AS project_id, pc.contact_id, pw.word
 FROM {{ ref('int_name_words') }} AS pw
 JOIN {{ ref('int_project_clients') }} AS pc ON pc.user_id = pw.user_id AND pc.project_id = pw.record_id

@@ -1,8 +1,4 @@
 {{ config(materialized='table') }}
--- Each thread's client and project. Client: a customer whose email address is the other
--- party's ('email'), else whose company domain is the other party's domain ('domain').
--- Project: among that client's projects, the one whose job words all appear in the subject
--- (most words wins; a tie or no project leaves the thread at client level).
 WITH by_email AS (
     SELECT t.user_id, t.thread_id, min(c.contact_id) AS contact_id
     FROM {{ ref('int_threads') }} AS t

@@ -1,5 +1,4 @@
 {{ config(materialized='table') }}
--- One row per thread: who it is with, how it ends, and whether it waits on us.
 WITH ordered AS (
     SELECT
         m.*,

@@ -1,7 +1,4 @@
 {{ config(materialized='table') }}
--- Threads worth an agent's attention: every unread or awaiting-reply thread, plus all other
--- personal threads from the last 30 days; promotions, social and forum mail are left out.
--- Awaiting reply: the newest message is theirs, and it is personal mail.
 SELECT
     t.user_id,
     t.thread_id,

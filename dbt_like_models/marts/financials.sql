@@ -1,6 +1,4 @@
 {{ config(materialized='table') }}
--- Money per currency: what clients owe (and how much of it is late), what the studio owes,
--- and the cash sales invoices should bring in over the next 30 days.
 SELECT
     user_id,
     currency,

@@ -1,6 +1,4 @@
 {{ config(materialized='table') }}
--- Every live sales invoice and bill, with its project (when the reference names one) and how
--- overdue it is today. Paid, draft and other statuses are kept: documents choose what to show.
 SELECT
     i.user_id,
     i.invoice_id,

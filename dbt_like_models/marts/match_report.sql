@@ -1,7 +1,4 @@
 {{ config(materialized='table') }}
--- What the matching rules could not place, listed rather than dropped: projects without a
--- client, customers without a project, client mail not tied to a project, sales invoices not
--- tied to a project.
 SELECT p.user_id, 'project' AS kind, p.project_id AS record_id, p.name AS label,
        CASE WHEN p.client_match = 'ambiguous' THEN 'several clients match its name equally'
             ELSE 'no client name in the project name' END AS reason

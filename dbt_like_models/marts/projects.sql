@@ -1,5 +1,4 @@
 {{ config(materialized='table') }}
--- Each Asana project with its client (a Xero contact), the client's money and the mail about it.
 WITH tasks AS (
     SELECT user_id, project_id,
            count(*) FILTER (WHERE NOT completed) AS open_tasks,

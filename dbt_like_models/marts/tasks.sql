@@ -1,6 +1,4 @@
 {{ config(materialized='table') }}
--- Every live task with where it stands today: overdue, due within 7 days, open (later or no
--- date), completed in the last 7 days, or done.
 SELECT
     t.user_id,
     t.task_id,

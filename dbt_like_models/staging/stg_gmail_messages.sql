@@ -1,5 +1,4 @@
 {{ config(materialized='table') }}
--- One row per live message, with who the other party is and what kind of mail it is.
 SELECT
     user_id,
     id AS message_id,

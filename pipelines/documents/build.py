@@ -47,10 +47,10 @@ def load(warehouse: Warehouse, user_ids: list[str]) -> dict[str, UserData]:
     data = {user_id: UserData() for user_id in user_ids}
     with warehouse.read() as tx:
         for mart in MARTS:
-            for row in tx.records(warehouse.sql.render("doc_mart.sql", mart=mart)[0], {"user_ids": user_ids}):
+            for row in tx.records(warehouse.sql.render("doc_mart", mart=mart)[0], {"user_ids": user_ids}):
                 data[row["user_id"]].marts[mart].append(row)
         for user_id, service, success, error, blocked, _ in tx.execute(
-                warehouse.sql.render("doc_freshness.sql")[0], {"user_ids": user_ids}):
+                warehouse.sql.render("doc_freshness")[0], {"user_ids": user_ids}):
             data[user_id].sync[service] = (success, error, blocked)
     return data
 

@@ -1,6 +1,6 @@
 """The warehouse: the raw replica and its sync state, on DuckDB (embedded) or Postgres.
 
-Both speak the same schema (`sql/schema.sql`) and the same statements, rendered per dialect.
+Both speak the same schema and the same statements (`sql/*.sql`, written per dialect by sqlglot).
 Every sync page is applied in one transaction: rows (bulk, staged then swapped in), tombstones,
 sweeps and the cursor that covers them. A crash leaves either all of a page or none of it.
 """
@@ -15,13 +15,11 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pipelines.warehouse.statements import SqlFiles
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 RAW_TABLES = ("gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices")
 
 
@@ -117,35 +115,6 @@ def row_hash(row: dict) -> str:
     return hashlib.sha1(repr(payload).encode()).hexdigest()
 
 
-class SqlFiles:
-    """Renders `sql/*.sql` for one dialect: `p('x')` is a parameter, `in_list(col, 'x')` a list test."""
-
-    def __init__(self, dialect: str):
-        self.dialect = dialect
-        self.env = Environment(loader=FileSystemLoader(SQL_DIR), undefined=StrictUndefined, autoescape=False,
-                               keep_trailing_newline=True)
-        self.env.globals.update(p=self._param, in_list=self._in_list, dialect=dialect)
-        self.env.filters["literal"] = lambda value: "'" + str(value).replace("'", "''") + "'"
-
-    def _param(self, name: str) -> str:
-        return f"${name}" if self.dialect == "duckdb" else f"%({name})s"
-
-    def _in_list(self, column: str, name: str) -> str:
-        if self.dialect == "duckdb":
-            return f"{column} IN (SELECT unnest(${name}))"
-        return f"{column} = ANY(%({name})s)"
-
-    @lru_cache(maxsize=256)
-    def render(self, name: str, **context: Any) -> list[str]:
-        """Return the statements of one file, rendered."""
-        text = self.env.get_template(name).render(**context)
-        return [s.strip() for s in text.split(";\n") if s.strip() and not _only_comments(s)]
-
-
-def _only_comments(statement: str) -> bool:
-    return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
-
-
 class Transaction(ABC):
     """What a dialect offers inside one transaction."""
 
@@ -194,7 +163,7 @@ class Warehouse(ABC):
 
     def ensure_schema(self) -> None:
         with self.transaction() as tx:
-            for statement in self.sql.render("schema.sql"):
+            for statement in self.sql.render("create_raw_schema"):
                 tx.execute(statement)
 
     @contextmanager
@@ -231,11 +200,11 @@ class Warehouse(ABC):
                 for tomb in batch.tombstones:
                     if tomb.ids:
                         result.setdefault(tomb.table, Counts()).deleted += tx.update(
-                            self.sql.render("tombstone.sql", table=tomb.table, column=tomb.column)[0],
+                            self.sql.render("tombstone", table=tomb.table, column=tomb.column)[0],
                             {"now": now, "user_id": user_id, "ids": list(tomb.ids)})
                 for sweep in batch.sweeps:
                     result.setdefault(sweep.table, Counts()).deleted += tx.update(
-                        self.sql.render("sweep.sql", table=sweep.table)[0],
+                        self.sql.render("sweep", table=sweep.table)[0],
                         {"now": now, "user_id": user_id, "before": sweep.before})
             states = {(user_id, s.stream): _state_row(user_id, s, now)
                       for user_id, batch, now in items for s in batch.states}
@@ -265,26 +234,28 @@ class Warehouse(ABC):
             columns = list(next(iter(write.values())))
             tx.stage(table, columns, list(write.values()))
             try:
-                for statement in self.sql.render("upsert.sql", table=table, columns=tuple(columns)):
+                for statement in self.sql.render("upsert", table=table, columns=tuple(columns)):
                     tx.execute(statement)
             finally:
                 tx.unstage()
         for user_id, batch, now in items:
             unchanged = [row["id"] for row in batch.rows.get(table, []) if (user_id, row["id"]) not in write]
             if batch.touch and unchanged:
-                tx.update(self.sql.render("touch.sql", table=table)[0],
+                tx.update(self.sql.render("touch", table=table)[0],
                           {"user_id": user_id, "now": now, "ids": unchanged})
 
     def _stored_hashes(self, tx: Transaction, table: str, keys: list[tuple[str, str]]) -> dict:
-        sql = self.sql.render("stored_hashes.sql", table=table)[0]
+        """What we hold for the incoming rows: Postgres looks them up by key, DuckDB scans their users."""
         if self.dialect == "postgres":
+            sql = self.sql.render("stored_hashes_by_key", table=table)[0]
             params = {"user_ids": [k[0] for k in keys], "ids": [k[1] for k in keys]}
         else:
-            params = {"users": sorted({k[0] for k in keys})}
+            sql = self.sql.render("stored_hashes_by_user", table=table)[0]
+            params = {"user_ids": sorted({k[0] for k in keys})}
         return {(r[0], r[1]): (r[2], r[3]) for r in tx.execute(sql, params)}
 
     def _save_state_rows(self, tx: Transaction, rows: list[dict]) -> None:
-        update, insert = self.sql.render("save_states.sql")
+        update, insert = self.sql.render("save_states")
         tx.stage("sync_state", list(rows[0]), rows)
         try:
             if tx.update(update) < len(rows):  # usually every stream already has its row
@@ -306,7 +277,7 @@ class Warehouse(ABC):
     def load_states_of(self, user_ids: list[str]) -> dict[str, dict[str, dict[str, StreamState]]]:
         """Every stream state of many users, by user and service, in one query."""
         with self.read() as tx:
-            rows = tx.execute(self.sql.render("load_state.sql")[0], {"user_ids": list(user_ids)})
+            rows = tx.execute(self.sql.render("load_state")[0], {"user_ids": list(user_ids)})
         states: dict[str, dict[str, dict[str, StreamState]]] = {}
         for user_id, service, stream, cursor, *rest in rows:
             states.setdefault(user_id, {}).setdefault(service, {})[stream] = StreamState(
@@ -315,20 +286,20 @@ class Warehouse(ABC):
 
     def reset_state(self, user_id: str, service: str) -> None:
         with self.transaction() as tx:
-            tx.execute(self.sql.render("reset_state.sql")[0], {"user_id": user_id, "service": service})
+            tx.execute(self.sql.render("reset_state")[0], {"user_id": user_id, "service": service})
 
     def purge(self, user_id: str, service: str) -> None:
         """Delete what was synced from `service` for `user_id` (the owner disconnected it and asked)."""
         tables = tuple(table for table in RAW_TABLES if table.startswith(service + "_"))
         with self.transaction() as tx:
-            for statement in self.sql.render("purge_service.sql", tables=tables):
-                params = {"user_id": user_id, "service": service}
-                tx.execute(statement, {k: v for k, v in params.items() if k in statement})
+            for statement, params in self.sql.bind("purge_service", {"user_id": user_id, "service": service},
+                                                   tables=tables):
+                tx.execute(statement, params)
 
     def live_ids(self, user_id: str, table: str, columns: tuple[str, ...] = ()) -> dict[str, tuple]:
         """Live row ids of one user's table, each with the values of `columns`."""
         with self.read() as tx:
-            rows = tx.execute(self.sql.render("live_ids.sql", table=table, columns=columns)[0], {"user_id": user_id})
+            rows = tx.execute(self.sql.render("live_ids", table=table, columns=columns)[0], {"user_id": user_id})
         return {r[0]: tuple(r[1:]) for r in rows}
 
     def query(self, sql: str, params: dict | None = None) -> list[tuple]:
@@ -337,7 +308,7 @@ class Warehouse(ABC):
             return tx.execute(sql, params)
 
     def param(self, name: str) -> str:
-        return self.sql._param(name)
+        return self.sql.param(name)
 
 
 def _state_row(user_id: str, state: StreamState, now: datetime) -> dict:

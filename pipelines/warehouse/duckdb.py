@@ -44,7 +44,8 @@ class _DuckTransaction(Transaction):
 
     def stage(self, table: str, columns: list[str], rows: list[dict]) -> None:
         if len(rows) <= SMALL_BATCH:
-            create, fill = self.sql.render("duck_stage_values.sql", table=table, columns=tuple(columns), rows=len(rows))
+            [create] = self.sql.render("create_staged", table=table)
+            [fill] = self.sql.render("fill_staged", columns=tuple(columns), rows=len(rows))
             self.cursor.execute(create)
             self.cursor.execute(fill, [row[c] for row in rows for c in columns])
             self._staged_table = True
@@ -53,7 +54,7 @@ class _DuckTransaction(Transaction):
 
     def unstage(self) -> None:
         if self._staged_table:
-            self.cursor.execute(self.sql.render("drop_staged.sql")[0])
+            self.cursor.execute(self.sql.render("drop_staged")[0])
             self._staged_table = False
         else:
             self.cursor.unregister("staged")

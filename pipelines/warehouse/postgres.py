@@ -32,13 +32,13 @@ class _PgTransaction(Transaction):
         return self.cursor.rowcount
 
     def stage(self, table: str, columns: list[str], rows: list[dict]) -> None:
-        self.cursor.execute(self.sql.render("pg_stage.sql", table=table)[0])
-        with self.cursor.copy(self.sql.render("pg_copy.sql", columns=tuple(columns))[0]) as copy:
+        self.cursor.execute(self.sql.render("create_staged", table=table)[0])
+        with self.cursor.copy(self.sql.render("copy_staged", columns=tuple(columns))[0]) as copy:
             for row in rows:
                 copy.write_row([row[c] for c in columns])
 
     def unstage(self) -> None:
-        self.cursor.execute(self.sql.render("drop_staged.sql")[0])
+        self.cursor.execute(self.sql.render("drop_staged")[0])
 
 
 class PostgresWarehouse(Warehouse):

@@ -104,3 +104,94 @@ def test_bad_models_are_refused_with_their_name(tmp_path, change, message):
     with pytest.raises(ModelError, match=message):
         ModelProject(tmp_path / "models")
     assert Path(tmp_path / "models" / name).exists()
+
+
+def test_model_tests_report_failing_rows_per_user(filled, tmp_path):
+    warehouse, (alice, bob, carol) = filled
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    schema = tmp_path / "models" / "marts" / "schema.yml"
+    schema.write_text(schema.read_text().replace("[overdue, due_soon, open, recently_completed, done]",
+                                                 "[overdue, open]"))
+    runner = ModelRunner(warehouse, ModelProject(tmp_path / "models"))
+    runner.run(None, NOW)
+    results = {r.name: r for r in runner.run([alice, bob, "u_without_data"], NOW)}
+    tasks = results["tasks"]
+    expected = {u: n for u, n in warehouse.query(
+        "SELECT user_id, count(*) FROM marts.tasks WHERE status NOT IN ('overdue', 'open') GROUP BY user_id")
+        if u in (alice, bob)}
+    assert expected and tasks.failures_by_user == {"accepted_values_status": expected}
+    assert tasks.failures == {"accepted_values_status": sum(expected.values())}
+    counts = dict(warehouse.query("SELECT user_id, count(*) FROM marts.tasks GROUP BY user_id"))
+    assert tasks.rows_by_user == {alice: counts[alice], bob: counts[bob], "u_without_data": 0}
+    assert tasks.rows == counts[alice] + counts[bob]
+    assert results["projects"].failures_by_user == {} and results["projects"].failures == {}
+
+
+def test_a_full_rebuild_counts_every_users_rows(filled):
+    warehouse, user_ids = filled
+    results = {r.name: r for r in ModelRunner(warehouse).run(user_ids[:1], NOW)}  # new models: rebuilt for all
+    counts = dict(warehouse.query("SELECT user_id, count(*) FROM marts.tasks GROUP BY user_id"))
+    assert results["tasks"].full_rebuild and results["tasks"].rows_by_user == counts and len(counts) == 3
+
+
+def test_seeds_are_loaded_and_read_with_ref(filled):
+    warehouse, user_ids = filled
+    results = {r.name: r for r in ModelRunner(warehouse).run(user_ids, NOW)}
+    words = (MODELS_DIR / "seeds" / "generic_words.csv").read_text().split()[1:]
+    assert results["generic_words"].rows == len(words) > 10
+    assert sorted(w for (w,) in warehouse.query("SELECT word FROM seeds.generic_words")) == sorted(words)
+    used = {w for (w,) in warehouse.query("SELECT DISTINCT word FROM intermediate.int_name_words")}
+    assert used and not used & set(words)
+    again = {r.name: r for r in ModelRunner(warehouse).run(user_ids[:1], NOW)}
+    assert not again["generic_words"].full_rebuild  # loaded once, until the CSV changes
+
+
+def test_a_changed_seed_is_reloaded_and_its_dependants_rebuilt(filled, tmp_path):
+    warehouse, user_ids = filled
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    ModelRunner(warehouse, ModelProject(tmp_path / "models")).run(user_ids, NOW)
+    common = warehouse.query("SELECT word, count(*) FROM intermediate.int_name_words GROUP BY word "
+                             "ORDER BY count(*) DESC, word LIMIT 1")[0][0]
+    seed = tmp_path / "models" / "seeds" / "generic_words.csv"
+    seed.write_text(seed.read_text() + common + "\n")
+    results = {r.name: r for r in ModelRunner(warehouse, ModelProject(tmp_path / "models")).run(user_ids[:1], NOW)}
+    assert results["generic_words"].full_rebuild and results["int_name_words"].full_rebuild
+    assert results["projects"].full_rebuild and not results["stg_asana_tasks"].full_rebuild
+    assert warehouse.query(f"SELECT count(*) FROM intermediate.int_name_words WHERE word = '{common}'") == [(0,)]
+
+
+def test_models_and_seeds_carry_their_yaml_descriptions():
+    project = ModelProject()
+    assert project.models["tasks"].description.startswith("Every live task")
+    assert "overdue" in project.models["tasks"].columns["status"]
+    assert project.models["generic_words"].materialized == "seed" and project.models["generic_words"].description
+    assert project.source_tables[("gmail", "messages")] == "raw.gmail_messages"
+    tests = {t.name: t for t in project.models["stg_asana_tasks"].tests}
+    assert tests["relationships_project_id"].to == "stg_asana_projects"
+    assert tests["relationships_project_id"].field == "project_id"
+
+
+@pytest.mark.parametrize("change,message", [
+    (("staging/schema.yml", "version: 2", "version: 1"), "version: 2"),
+    (("staging/schema.yml", "tests: [unique, not_null]", "tests: [unique, is_even]"), "unknown test 'is_even'"),
+    (("staging/schema.yml", "to: ref('stg_asana_projects')", "to: ref('stg_nope')"), "unknown model stg_nope"),
+    (("staging/schema.yml", "to: ref('stg_asana_projects')", "to: stg_asana_projects"), "to: ref"),
+    (("staging/schema.yml", "- name: stg_asana_projects", "- name: stg_asana_projectz"), "unknown model stg_asana_projectz"),
+    (("seeds/schema.yml", "description: A lower-case word.", "tests: [unique]"), "only table models"),
+])
+def test_bad_properties_are_refused_with_their_name(tmp_path, change, message):
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    name, old, new = change
+    path = tmp_path / "models" / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(ModelError, match=message):
+        ModelProject(tmp_path / "models")
+
+
+@pytest.mark.parametrize("csv", ["word,extra\nthe\n", "1word\nthe\n", ""])
+def test_a_malformed_seed_is_refused_with_its_name(tmp_path, csv):
+    shutil.copytree(MODELS_DIR, tmp_path / "models")
+    (tmp_path / "models" / "seeds" / "generic_words.csv").write_text(csv)
+    with pytest.raises(ModelError, match="seed generic_words"):
+        ModelProject(tmp_path / "models")

@@ -1,5 +1,7 @@
 -- The raw replica: one row per provider record per user, soft-deleted by `_deleted_at`.
--- Types are the subset DuckDB and Postgres share, so one file creates both.
+-- Types are the subset DuckDB and Postgres share.
+
+-- name: create_raw_schema
 CREATE SCHEMA IF NOT EXISTS raw;
 
 CREATE TABLE IF NOT EXISTS raw.gmail_messages (

@@ -1,2 +1,0 @@
-DROP VIEW IF EXISTS {{ relation }};
-CREATE VIEW {{ relation }} AS {{ select }};

@@ -1,1 +1,0 @@
-SELECT name, digest FROM meta.model_state

@@ -1,1 +1,0 @@
-COPY staged ({{ columns | join(', ') }}) FROM STDIN
