@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import commands, context, dashboard, mcp, webhooks, ops, openapi, problems
 from api.document_store import DocumentStore
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
         app.register_blueprint(blueprint)
     problems.register(app)
     ops.instrument(app)
+    if settings.trusted_proxy_hops:  # only then is X-Forwarded-For believed (api.auth.client_address)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=settings.trusted_proxy_hops)
     return app
 
 
