@@ -227,3 +227,38 @@ def test_a_first_sync_that_failed_shows_the_error_not_syncing(app, accounts, dep
         assert 'data-service="xero" data-state="error"' in page and "Xero answered 500" in page
     finally:
         atomic_write(path, original)
+
+
+def test_a_webhook_naming_another_user_cannot_hand_them_the_disconnect_button(make_sandbox, tmp_path):
+    from pydantic import SecretStr
+
+    from sandbox.webhooks import encode, sign
+
+    sandbox = make_sandbox(users=0)
+    settings = Settings(_env_file=None, data_dir=tmp_path, nango_url=sandbox.url, nango_secret_key=sandbox.secret_key,
+                        nango_webhook_keys=[SecretStr("whk-dashboard-test")])
+    appdb = AppDB.from_settings(settings)
+    app = create_app(settings, appdb)
+    for user_id in ("dana", "bert"):
+        appdb.create_user(user_id, f"{user_id}@studio.example")
+    dana, bert = app.test_client(), app.test_client()
+    sign_in(dana, Accounts(appdb.engine), "dana")
+    started = dana.post("/connections/asana/connect", data={"csrf_token": csrf(dana.get("/connections"))})
+    token = re.search(r"session_token=([\w]+)", started.headers["Location"]).group(1)
+    assert sandbox.nango.post("/connect/complete", data={"session_token": token, "integration": "asana"}).status_code == 200
+    [connection] = sandbox.nango.get("/connections", params={"tags[end_user_id]": "dana"}).json()["connections"]
+
+    def webhook(user_id: str):
+        body = encode({"type": "auth", "operation": "creation", "success": True, "providerConfigKey": "asana",
+                       "connectionId": connection["connection_id"], "tags": {"end_user_id": user_id}})
+        return bert.post("/webhooks/nango", data=body,
+                         headers={"Content-Type": "application/json", **sign(body, "whk-dashboard-test")})
+
+    assert webhook("dana").status_code == 200
+    assert webhook("bert").status_code == 409
+    sign_in(bert, Accounts(appdb.engine), "bert")
+    response = bert.post("/connections/asana/disconnect", data={"csrf_token": csrf(bert.get("/connections"))})
+    assert response.status_code == 302
+    assert "Asana is not connected" in bert.get("/connections").get_data(as_text=True)
+    assert sandbox.nango.get("/connections", params={"tags[end_user_id]": "dana"}).json()["connections"] != []
+    assert [(c.user_id, c.status) for c in appdb.connections()] == [("dana", "connected")]
