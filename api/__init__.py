@@ -49,9 +49,11 @@ class Sylo:
 
     @cached_property
     def accounts(self):
-        from sylo.accounts import Accounts
+        from sylo.accounts import Accounts, SignInGuard
 
-        return Accounts(self.appdb.engine)
+        settings = self.settings
+        return Accounts(self.appdb.engine, guard=SignInGuard(settings.login_failures_per_account,
+                                                             settings.login_failures_per_address, settings.redis_url))
 
     @cached_property
     def extra_tools(self) -> list:

@@ -262,3 +262,102 @@ def test_a_webhook_naming_another_user_cannot_hand_them_the_disconnect_button(ma
     assert "Asana is not connected" in bert.get("/connections").get_data(as_text=True)
     assert sandbox.nango.get("/connections", params={"tags[end_user_id]": "dana"}).json()["connections"] != []
     assert [(c.user_id, c.status) for c in appdb.connections()] == [("dana", "connected")]
+
+
+def throttled_app(deployment, **limits):
+    return create_app(deployment.settings.model_copy(update=limits), deployment.appdb)
+
+
+def try_password(client, email: str, password: str, address: str = "192.0.2.10"):
+    page = client.get("/login")
+    return client.post("/login", data={"csrf_token": csrf(page), "email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_passwords_are_throttled_per_account(deployment, accounts):
+    user_id = deployment.users[1]
+    email = f"{user_id}@studio.example"
+    accounts.set_password(user_id, "correct horse battery")
+    app = throttled_app(deployment, login_failures_per_account=3)
+    client = app.test_client()
+    assert [try_password(client, email, f"guess number {i}").status_code for i in range(3)] == [401] * 3
+    refused = try_password(client, email.upper(), "correct horse battery")  # even the right one, for now
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 900
+    assert "Too many failed sign-ins" in refused.get_data(as_text=True)
+    assert try_password(app.test_client(), email, "correct horse battery", address="192.0.2.99").status_code == 429
+    other = deployment.users[2]
+    accounts.set_password(other, "another long password")
+    assert try_password(client, f"{other}@studio.example", "another long password").status_code == 303
+
+
+def test_failed_passwords_are_throttled_per_address(deployment, accounts):
+    user_id = deployment.users[0]
+    accounts.set_password(user_id, "the right password")
+    app = throttled_app(deployment, login_failures_per_address=4)
+    client = app.test_client()
+    statuses = [try_password(client, f"nobody{i}@studio.example", "whatever it is").status_code for i in range(5)]
+    assert statuses == [401] * 4 + [429]
+    assert try_password(client, f"{user_id}@studio.example", "the right password").status_code == 429
+    assert try_password(client, f"{user_id}@studio.example", "the right password",
+                        address="198.51.100.20").status_code == 303
+
+
+def change_password(client, **form):
+    page = client.get("/account/password")
+    return client.post("/account/password", data={"csrf_token": csrf(page), **form})
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(deployment, accounts):
+    user_id = deployment.users[0]
+    accounts.set_password(user_id, "the old password")
+    app = throttled_app(deployment)
+    here, elsewhere = app.test_client(), app.test_client()
+    sign_in(here, accounts, user_id)
+    sign_in(elsewhere, accounts, user_id)
+    new = {"password": "a brand new password", "confirm": "a brand new password"}
+    for current in ({}, {"current": "not the old one"}):
+        refused = change_password(here, **current, **new)
+        assert refused.status_code == 400 and "current password" in refused.get_data(as_text=True)
+        assert accounts.authenticate(f"{user_id}@studio.example", "the old password") == user_id
+    assert change_password(here, current="the old password", **new).status_code == 302
+    assert accounts.authenticate(f"{user_id}@studio.example", "a brand new password") == user_id
+    assert here.get("/connections").status_code == 200  # this session goes on
+    assert elsewhere.get("/connections").status_code == 302  # every other one has ended
+
+
+def test_a_first_password_needs_no_current_one(deployment, accounts, tmp_path):
+    appdb = AppDB.from_settings(Settings(_env_file=None, data_dir=tmp_path))
+    app = create_app(Settings(_env_file=None, data_dir=tmp_path), appdb)
+    appdb.create_user("newcomer", "newcomer@studio.example")
+    client = app.test_client()
+    sign_in(client, Accounts(appdb.engine), "newcomer")
+    page = client.get("/account/password").get_data(as_text=True)
+    assert 'name="current"' not in page
+    assert change_password(client, password="my first password", confirm="my first password").status_code == 302
+
+
+def test_guessing_the_current_password_is_throttled_too(deployment, accounts):
+    user_id = deployment.users[2]
+    accounts.set_password(user_id, "the real password")
+    app = throttled_app(deployment, login_failures_per_account=2)
+    client = app.test_client()
+    sign_in(client, accounts, user_id)
+    new = {"password": "a brand new password", "confirm": "a brand new password"}
+    assert [change_password(client, current=f"guess {i}", **new).status_code for i in range(3)] == [400, 400, 429]
+    assert change_password(client, current="the real password", **new).status_code == 429
+
+
+@pytest.mark.parametrize(("target", "location"), [
+    ("/\r\n//evil.example", "/connections"), ("/\t/evil.example", "/connections"), ("/\\evil.example", "/connections"),
+    ("/\\/evil.example", "/connections"), ("/ /evil.example", "/connections"), ("/\x00", "/connections"),
+    ("//[", "/connections"),
+    ("/%0d%0a//evil.example", "/%0d%0a//evil.example"),  # encoded: a path on this site, harmless
+    ("/activity?before=5", "/activity?before=5")])
+def test_next_with_control_characters_or_backslashes_stays_on_the_site(app, accounts, deployment, target, location):
+    accounts.set_password(deployment.users[2], "another long password")
+    client = app.test_client()
+    assert client.get("/login", query_string={"next": target}).status_code == 200
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf_token": csrf(page), "email": f"{deployment.users[2]}@studio.example",
+                                           "password": "another long password", "next": target})
+    assert response.status_code == 303 and response.headers["Location"] == location
