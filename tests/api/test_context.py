@@ -198,3 +198,17 @@ def test_a_token_revoked_elsewhere_stops_working_once_the_cache_expires(deployme
     assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # cached
     deployment.appdb._token_cache.clear()  # as if SYLO_TOKEN_CACHE_SECONDS had passed
     assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_links_use_the_public_url_whatever_the_host_header_says(deployment):
+    from api import create_app
+
+    settings = deployment.settings.model_copy(update={"public_url": "https://sylo.studio.example/"})
+    client = create_app(settings, deployment.appdb).test_client()
+    alice = deployment.users[0]
+    headers = {**deployment.headers(alice), "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    listing = client.get("/v1/context", headers=headers).get_json()
+    assert {d["url"].rsplit("/", 1)[0] for d in listing["documents"]} == {"https://sylo.studio.example/v1/context"}
+    config = client.get("/v1/mcp/config?client=cursor", headers=headers).get_data(as_text=True)
+    assert "https://sylo.studio.example/mcp" in config and "evil" not in config
+    assert client.get("/openapi.json", headers=headers).get_json()["servers"] == [{"url": "https://sylo.studio.example"}]
