@@ -15,6 +15,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import commands, context, dashboard, mcp, webhooks, ops, openapi, problems
+from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
 from sylo.keyring import Keyring
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
     for blueprint in (context.bp, commands.bp, mcp.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
+    app.before_request(refuse_nul)
     problems.register(app)
     ops.instrument(app)
     if settings.trusted_proxy_hops:  # only then is X-Forwarded-For believed (api.auth.client_address)

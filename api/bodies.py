@@ -1,10 +1,11 @@
-"""Request bodies: read at most a route's limit, chunked or not, and parse JSON with bounded nesting.
+"""Request input: bodies read to at most a route's limit, chunked or not; JSON with bounded nesting; no NUL.
 
 Every route that takes a body reads it here, so no route can be made to read past its limit by
 leaving out Content-Length (`Transfer-Encoding: chunked`): the stream is read to at most
 limit + 1 bytes, whatever the headers say. JSON is refused, not recursed into, when it nests
 deeper than any message Sylo takes needs, and strings must be real Unicode (a lone surrogate
-cannot be stored, logged or forwarded).
+cannot be stored, logged or forwarded). A NUL anywhere in the path, query or a form is refused
+before any view runs: no input Sylo takes contains one, and Postgres refuses it in every query.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-from flask import request
+from flask import abort, request
 
 CHUNK = 64 * 1024
 MAX_DEPTH = 64  # the deepest real message (an MCP tool call with its arguments) is under 10
@@ -29,6 +30,19 @@ class BodyTooLarge(Exception):
 
 class InvalidJson(ValueError):
     """The body is not JSON a route can take; the message says why."""
+
+
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def refuse_nul() -> None:
+    """Before every request: 400 when the path, a query parameter or a form field holds a NUL."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.method == "POST" and request.mimetype in FORMS:  # only dashboard forms: JSON routes read raw bytes
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, description="The request holds a NUL character, which no address, parameter or form field "
+                               "can contain.")
 
 
 def read_body(limit: int) -> bytes:

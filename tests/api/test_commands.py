@@ -349,9 +349,10 @@ def test_bad_input_is_a_4xx_problem_never_a_500(any_db_studio, case):
     assert studio.n8n_calls() == [] and Outbox(studio.appdb.engine).counts() == {}
 
 
-@pytest.mark.parametrize("command_id", ["x" * 300, "cmd_\u0000"], ids=["long", "NUL"])
-def test_looking_up_a_malformed_command_id_is_404(any_db_studio, command_id):
+@pytest.mark.parametrize(("command_id", "status", "slug"), [("x" * 300, 404, "unknown-command"),
+                                                           ("cmd_\u0000", 400, "bad-request")], ids=["long", "NUL"])
+def test_looking_up_a_malformed_command_id_is_a_4xx(any_db_studio, command_id, status, slug):
     studio = any_db_studio
     response = studio.client.get(f"/v1/commands/{command_id}",
                                  headers={"Authorization": f"Bearer {studio.tokens['alice']}"})
-    assert response.status_code == 404 and response.get_json()["type"] == "urn:sylo:problem:unknown-command"
+    assert response.status_code == status and response.get_json()["type"] == f"urn:sylo:problem:{slug}"

@@ -361,3 +361,34 @@ def test_next_with_control_characters_or_backslashes_stays_on_the_site(app, acco
     response = client.post("/login", data={"csrf_token": csrf(page), "email": f"{deployment.users[2]}@studio.example",
                                            "password": "another long password", "next": target})
     assert response.status_code == 303 and response.headers["Location"] == location
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("path", "form"), [
+    ("/agents/tokens", {"label": "laptop\x00"}), ("/agents/tokens/tok_\x00/revoke", {}),
+    ("/agents/secret/sec_\x00/revoke", {}), ("/activity?before=1\x00", None), ("/login/\x00", None)],
+    ids=["token label", "token id", "secret id", "query", "sign-in link"])
+def test_a_nul_anywhere_is_a_400_page_not_a_500(tmp_path, postgres_database, path, form):
+    settings = Settings(_env_file=None, data_dir=tmp_path, app_db_url=postgres_database)
+    appdb = AppDB.from_settings(settings)
+    app = create_app(settings, appdb)
+    appdb.create_user("nadia", "nadia@studio.example")
+    client = app.test_client()
+    sign_in(client, Accounts(appdb.engine), "nadia")
+    if form is None:
+        response = client.get(path)
+    else:
+        response = client.post(path, data={"csrf_token": csrf(client.get("/agents")), **form})
+    assert response.status_code == 400 and "NUL character" in response.get_data(as_text=True)
+    assert appdb.tokens("nadia") == []
+    appdb.close()
+
+
+def test_with_redis_unreachable_sign_in_works_and_stays_throttled(deployment, accounts):
+    user_id = deployment.users[1]
+    accounts.set_password(user_id, "correct horse battery")
+    app = throttled_app(deployment, redis_url="redis://127.0.0.1:1/0", login_failures_per_account=2)
+    client = app.test_client()
+    email = f"{user_id}@studio.example"
+    assert try_password(client, email, "correct horse battery").status_code == 303
+    assert [try_password(client, email, "wrong wrong wrong").status_code for _ in range(3)] == [401, 401, 429]
