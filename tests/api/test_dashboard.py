@@ -349,7 +349,7 @@ def test_guessing_the_current_password_is_throttled_too(deployment, accounts):
 
 @pytest.mark.parametrize(("target", "location"), [
     ("/\r\n//evil.example", "/connections"), ("/\t/evil.example", "/connections"), ("/\\evil.example", "/connections"),
-    ("/\\/evil.example", "/connections"), ("/ /evil.example", "/connections"), ("/\x00", "/connections"),
+    ("/\\/evil.example", "/connections"), ("/ /evil.example", "/connections"),
     ("//[", "/connections"),
     ("/%0d%0a//evil.example", "/%0d%0a//evil.example"),  # encoded: a path on this site, harmless
     ("/activity?before=5", "/activity?before=5")])
@@ -391,4 +391,5 @@ def test_with_redis_unreachable_sign_in_works_and_stays_throttled(deployment, ac
     client = app.test_client()
     email = f"{user_id}@studio.example"
     assert try_password(client, email, "correct horse battery").status_code == 303
-    assert [try_password(client, email, "wrong wrong wrong").status_code for _ in range(3)] == [401, 401, 429]
+    guesser = app.test_client()
+    assert [try_password(guesser, email, "wrong wrong wrong").status_code for _ in range(3)] == [401, 401, 429]
