@@ -104,13 +104,18 @@ def test_an_unacceptable_accept_is_406(client, deployment):
 @pytest.mark.parametrize(("name", "slug"), [
     ("nope.md", "unknown-document"), ("all.pdf", "unknown-format"), ("all.md.bak", "unknown-format"),
     ("..", "unknown-document"), (".md", "unknown-document"), ("ALL.md", "unknown-document"),
-    ("all%00.md", "unknown-document"), ("manifest.json", "unknown-document")])
+    ("manifest.json", "unknown-document")])
 def test_unknown_documents_are_problems(client, deployment, name, slug):
     response = client.get(f"/v1/context/{name}", headers=deployment.headers(deployment.users[0]))
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     problem = response.get_json()
     assert problem["type"] == f"urn:sylo:problem:{slug}" and problem["status"] == 404 and problem["detail"]
+
+
+def test_a_nul_in_the_name_is_a_bad_request(client, deployment):
+    response = client.get("/v1/context/all%00.md", headers=deployment.headers(deployment.users[0]))
+    assert response.status_code == 400 and response.get_json()["type"] == "urn:sylo:problem:bad-request"
 
 
 @pytest.mark.parametrize("path", [
