@@ -18,6 +18,7 @@ from flask import abort, request
 CHUNK = 64 * 1024
 MAX_DEPTH = 64  # the deepest real message (an MCP tool call with its arguments) is under 10
 _SURROGATE = re.compile("[\ud800-\udfff]")
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class BodyTooLarge(Exception):
@@ -30,9 +31,6 @@ class BodyTooLarge(Exception):
 
 class InvalidJson(ValueError):
     """The body is not JSON a route can take; the message says why."""
-
-
-FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def refuse_nul() -> None:

@@ -33,6 +33,27 @@ class Unavailable(Exception):
         self.retry_after = retry_after
 
 
+class Breaker:
+    """Leave a failed Redis alone for a few seconds: one warning per outage window, no wait per request."""
+
+    def __init__(self, name: str, cooldown: float = COOLDOWN_SECONDS):
+        self.name, self.cooldown = name, cooldown
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def closed(self) -> bool:
+        """True while Redis may be asked."""
+        return time.monotonic() >= self._down_until
+
+    def trip(self, error: BaseException, fallback: str) -> None:
+        with self._lock:
+            first = self.closed()
+            self._down_until = time.monotonic() + self.cooldown
+        if first:
+            log.warning("%s: Redis unreachable (%s); %s for %.0f s", self.name, type(error).__name__, fallback,
+                        self.cooldown)
+
+
 class Throttle:
     """`limit` (e.g. "100/minute") per key, in Redis when configured, in this process otherwise."""
 
@@ -44,8 +65,7 @@ class Throttle:
         if redis_url:
             storage = storage_from_string(redis_url, wrap_exceptions=True, socket_connect_timeout=2, socket_timeout=2)
             self.shared = MovingWindowRateLimiter(storage)
-        self._down_until = 0.0
-        self._lock = threading.Lock()
+        self.breaker = Breaker(name)
 
     @classmethod
     def per_minute(cls, name: str, count: int, redis_url: str | None = None, **options) -> "Throttle":
@@ -68,19 +88,12 @@ class Throttle:
         return max(1, math.ceil(reset - time.time()))
 
     def _call(self, operation):
-        if self.shared is not None and time.monotonic() >= self._down_until:
+        if self.shared is not None and self.breaker.closed():
             try:
                 return operation(self.shared)
             except StorageError as error:
-                self._trip(error)
+                self.breaker.trip(error.storage_error, "counting in this process" if self.fail_open_locally
+                                  else "refusing")
         if self.shared is not None and not self.fail_open_locally:
-            raise Unavailable(math.ceil(COOLDOWN_SECONDS))
+            raise Unavailable(math.ceil(self.breaker.cooldown))
         return operation(self.local)
-
-    def _trip(self, error: StorageError) -> None:
-        with self._lock:
-            first = time.monotonic() >= self._down_until
-            self._down_until = time.monotonic() + COOLDOWN_SECONDS
-        if first:  # one line per outage window, not a traceback per request
-            log.warning("%s: Redis unreachable (%s); %s for %.0f s", self.name, type(error.storage_error).__name__,
-                        "counting in this process" if self.fail_open_locally else "refusing", COOLDOWN_SECONDS)

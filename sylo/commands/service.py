@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from sylo.appdb.schema import signing_secrets
@@ -27,7 +28,7 @@ from sylo.commands.catalog import CATALOG
 from sylo.commands.delivery import Forwarder, settle
 from sylo.commands.outbox import Command, Outbox, now
 from sylo.export_layout import USER_ID
-from sylo.throttle import Throttle, Unavailable
+from sylo.throttle import Breaker, Throttle, Unavailable
 
 log = logging.getLogger(__name__)
 MISS_RELOAD_SECONDS = 5.0
@@ -90,27 +91,29 @@ class SecretCache:
 
 class ReplayGuard:
     """Redis as a fast path in front of the app DB's unique (user, message id): a duplicate is
-    answered from the stored command without attempting an insert. The database stays the truth."""
+    answered from the stored command without attempting an insert. The database stays the truth,
+    so with Redis down the guard steps aside (asking again only after a cooldown)."""
 
     def __init__(self, redis=None, ttl_seconds: int = 2 * signing.TOLERANCE_SECONDS + 60):
         self.redis, self.ttl = redis, ttl_seconds
+        self.breaker = Breaker("replay guard")
 
     def seen(self, user_id: str, message_id: str) -> bool:
-        if self.redis is None:
+        if self.redis is None or not self.breaker.closed():
             return False
         try:
             return self.redis.exists(f"sylo:cmd:{user_id}:{message_id}") == 1
-        except Exception:  # Redis down: the unique key still stops replays
-            log.warning("replay guard: Redis unavailable, relying on the app DB")
+        except RedisError as error:  # the unique key still stops replays
+            self.breaker.trip(error, "relying on the app DB")
             return False
 
     def remember(self, user_id: str, message_id: str, command_id: str) -> None:
-        if self.redis is None:
+        if self.redis is None or not self.breaker.closed():
             return
         try:
             self.redis.set(f"sylo:cmd:{user_id}:{message_id}", command_id, ex=self.ttl)
-        except Exception:
-            log.warning("replay guard: Redis unavailable, relying on the app DB")
+        except RedisError as error:
+            self.breaker.trip(error, "relying on the app DB")
 
 
 class RateLimiter:
