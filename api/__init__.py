@@ -12,8 +12,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import commands, context, dashboard, mcp, webhooks, ops, openapi, problems
+from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
 from sylo.keyring import Keyring
@@ -48,9 +50,11 @@ class Sylo:
 
     @cached_property
     def accounts(self):
-        from sylo.accounts import Accounts
+        from sylo.accounts import Accounts, SignInGuard
 
-        return Accounts(self.appdb.engine)
+        settings = self.settings
+        return Accounts(self.appdb.engine, guard=SignInGuard(settings.login_failures_per_account,
+                                                             settings.login_failures_per_address, settings.redis_url))
 
     @cached_property
     def extra_tools(self) -> list:
@@ -75,8 +79,11 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
     for blueprint in (context.bp, commands.bp, mcp.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
+    app.before_request(refuse_nul)
     problems.register(app)
     ops.instrument(app)
+    if settings.trusted_proxy_hops:  # only then is X-Forwarded-For believed (api.auth.client_address)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=settings.trusted_proxy_hops)
     return app
 
 

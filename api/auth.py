@@ -14,6 +14,15 @@ from api.problems import Problem
 REALM = 'Bearer realm="sylo"'
 
 
+def client_address() -> str:
+    """Who is on the other end, for per-address limits: the direct peer, or what trusted proxies say.
+
+    `SYLO_TRUSTED_PROXY_HOPS` wraps the app in werkzeug's ProxyFix (see `create_app`), which
+    takes the address that many hops back in X-Forwarded-For; with 0 the header is ignored, so a
+    client cannot pick the address it is counted under."""
+    return request.remote_addr or "unknown"
+
+
 def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, json, request, url_for
+import re
 
-from api.auth import authenticate
+from flask import Blueprint, Response, current_app, json, request
+
+from api.auth import authenticate, client_address
+from api.bodies import BodyTooLarge, InvalidJson, parse_json, read_body
+from api.context import external_url
 from api.problems import Problem
 from sylo.commands.catalog import capabilities
 from sylo.commands.outbox import Command
 from sylo.commands.service import Refused
 
 bp = Blueprint("commands", __name__)
+COMMAND_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # the column's width; anything else cannot be a command
 
 
 def _service():
@@ -30,35 +35,48 @@ def list_capabilities() -> Response:
 @bp.post("/v1/commands")
 def submit_command() -> Response:
     """Verify, deduplicate, rate-limit, validate and store a command, then forward it."""
-    service = _service()
-    limit = current_app.extensions["sylo"].settings.command_max_bytes
-    if (request.content_length or 0) > limit:
-        service.outbox.audit(None, "command.refused", "refused", detail="body too large", source="http",
-                             message_id=(request.headers.get("webhook-id") or "")[:255] or None)
-        raise Problem(413, "too-large", "Payload Too Large", f"Command bodies are limited to {limit} bytes.")
-    body = request.get_data(cache=False)
+    service, address = _service(), client_address()
     try:
-        user_id, message_id = service.verify(body, request.headers)
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            payload = None
-        submitted = service.submit(user_id, message_id, payload, "http")
+        service.admit(address)
+        body = _read_command(service, address)
+        user_id, message_id = service.verify(body, request.headers, address)
+        submitted = service.submit(user_id, message_id, _parse(body), "http")
     except Refused as refused:
-        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
-        if refused.status == 401:
-            headers["WWW-Authenticate"] = 'Standard-Webhooks realm="sylo"'
-        extra = {"errors": refused.errors} if refused.errors else {}
-        raise Problem(refused.status, refused.slug, _TITLES.get(refused.status, "Refused"), refused.detail,
-                      headers=headers, **extra) from None
+        raise _problem(refused) from None
     return command_response(submitted.command, replayed=submitted.replayed)
+
+
+def _read_command(service, address: str) -> bytes:
+    """The body, never more than SYLO_COMMAND_MAX_BYTES of it (chunked bodies included)."""
+    try:
+        return read_body(current_app.extensions["sylo"].settings.command_max_bytes)
+    except BodyTooLarge as too_large:
+        service.refuse_unverified(address, "body too large", request.headers.get("webhook-id"))
+        raise Refused(413, "too-large", f"Command bodies are limited to {too_large.limit} bytes.") from None
+
+
+def _parse(body: bytes) -> object:
+    """The command's JSON, or None, which the service refuses as malformed (and audits)."""
+    try:
+        return parse_json(body)
+    except InvalidJson:
+        return None
+
+
+def _problem(refused: Refused) -> Problem:
+    headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
+    if refused.status == 401:
+        headers["WWW-Authenticate"] = 'Standard-Webhooks realm="sylo"'
+    extra = {"errors": refused.errors} if refused.errors else {}
+    return Problem(refused.status, refused.slug, _TITLES.get(refused.status, "Refused"), refused.detail,
+                   headers=headers, **extra)
 
 
 @bp.get("/v1/commands/<command_id>")
 def get_command(command_id: str) -> Response:
     """A command's status, attempts, and n8n's result or the error (the caller's own commands only)."""
     user_id = authenticate()
-    command = _service().outbox.get(command_id, user_id=user_id)
+    command = _service().outbox.get(command_id, user_id=user_id) if COMMAND_ID.fullmatch(command_id) else None
     if command is None:
         raise Problem(404, "unknown-command", "Unknown command", f"You have no command {command_id!r}.")
     return command_response(command, status=200)
@@ -67,7 +85,7 @@ def get_command(command_id: str) -> Response:
 def describe(command: Command) -> dict:
     body = {"id": command.id, "action": command.action, "status": command.status, "attempts": command.attempts,
             "created_at": command.created_at.isoformat(), "updated_at": command.updated_at.isoformat(),
-            "status_url": url_for("commands.get_command", command_id=command.id, _external=True)}
+            "status_url": external_url("commands.get_command", command_id=command.id)}
     if command.status == "delivered":
         body["result"] = command.result
     if command.last_error:
@@ -95,4 +113,4 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
 
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large", 422: "Unprocessable Content",
-           429: "Too Many Requests"}
+           429: "Too Many Requests", 503: "Service Unavailable"}

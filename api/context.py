@@ -31,7 +31,7 @@ def list_documents() -> Response:
     manifest = store.manifest(user_id) or {}
     documents = [{"name": doc.name, "kind": doc.kind, "format": doc.format, "title": doc.title,
                   "media_type": doc.media_type, "bytes": doc.bytes, "generated_at": doc.generated_at,
-                  "url": url_for("context.get_document", name=doc.name, _external=True)}
+                  "url": external_url("context.get_document", name=doc.name)}
                  for doc in store.documents(user_id)]
     body = {"user_id": user_id, "as_of": manifest.get("as_of"), "documents": documents,
             "kinds": list(KINDS), "formats": list(FORMATS)}
@@ -98,8 +98,15 @@ def public_url() -> str:
     """SYLO_PUBLIC_URL when the operator set it, else the URL this request came in on."""
     settings = _sylo().settings
     if "public_url" in settings.model_fields_set:
-        return settings.public_url
+        return settings.public_url.rstrip("/")
     return request.host_url.rstrip("/")
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link to a route, on SYLO_PUBLIC_URL when it is set: never on a Host header a caller chose."""
+    if "public_url" not in _sylo().settings.model_fields_set:
+        return url_for(endpoint, _external=True, **values)
+    return public_url() + url_for(endpoint, **values).removeprefix(request.script_root)
 
 
 def _inline_token(document: dict, token: str) -> dict:

@@ -14,8 +14,10 @@ from markdown_it import MarkdownIt
 from werkzeug.exceptions import HTTPException
 
 from api import sessions
+from api.auth import client_address
 from api.document_store import KINDS, TITLES
 from sylo import mcp_configs
+from sylo.accounts import TooManyAttempts
 from sylo.nango.client import NangoClient, NangoError
 from sylo.export_layout import CLIENTS
 from sylo.keyring import Keyring
@@ -62,16 +64,26 @@ def home() -> Response:
 def login() -> Response:
     """Email and password."""
     token = sessions.login_csrf_token()
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         sessions.check_login_csrf()
-        user_id = sessions.accounts().authenticate(request.form.get("email", ""), request.form.get("password", ""))
-        if user_id is not None:
-            return _start_session(user_id, sessions.safe_next(request.form.get("next")))
-        error = "That email and password do not match an account."
+        try:
+            user_id = sessions.accounts().authenticate(request.form.get("email", ""), request.form.get("password", ""),
+                                                       address=client_address())
+        except TooManyAttempts as throttled:
+            error, status, headers = _throttled(throttled), 429, {"Retry-After": str(throttled.retry_after)}
+        else:
+            if user_id is not None:
+                return _start_session(user_id, sessions.safe_next(request.form.get("next")))
+            error, status = "That email and password do not match an account.", 401
     page = render_template("dashboard/login.html", login_csrf=token, error=error, next=request.args.get("next", ""))
-    response = Response(page, status=401 if error else 200)
-    return sessions.set_login_csrf_cookie(response, token)
+    return sessions.set_login_csrf_cookie(Response(page, status=status, headers=headers), token)
+
+
+def _throttled(throttled: TooManyAttempts) -> str:
+    minutes = max(1, round(throttled.retry_after / 60))
+    return (f"Too many failed sign-ins for this account or from this network. Try again in about {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or ask for a sign-in link.")
 
 
 @bp.route("/login/<token>", methods=["GET", "POST"])
@@ -100,20 +112,25 @@ def logout() -> Response:
 @sessions.signed_in
 def password() -> Response:
     """Set or change the password used to sign in."""
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         new, again = request.form.get("password", ""), request.form.get("confirm", "")
         try:
             if new != again:
                 raise ValueError("the two passwords differ")
-            sessions.accounts().set_password(g.user_id, new)
-        except ValueError as problem:
-            error = f"Password not saved: {problem}."
+            sessions.accounts().change_password(g.user_id, request.form.get("current"), new,
+                                                keep_session=request.cookies.get(sessions.SESSION_COOKIE),
+                                                address=client_address())
+        except TooManyAttempts as throttled:
+            error, status, headers = _throttled(throttled), 429, {"Retry-After": str(throttled.retry_after)}
+        except ValueError as problem:  # WrongPassword included
+            error, status = f"Password not saved: {problem}.", 400
         else:
-            flash("Password saved. Use it with your email next time you sign in.")
+            flash("Password saved, and every other session signed out. Use it with your email next time you sign in.")
             return redirect(url_for("dashboard.connections"))
-    return render_template("dashboard/password.html", error=error,
-                           has_password=sessions.accounts().has_password(g.user_id)), 400 if error else 200
+    page = render_template("dashboard/password.html", error=error,
+                           has_password=sessions.accounts().has_password(g.user_id))
+    return Response(page, status=status, headers=headers)
 
 
 def _start_session(user_id: str, target: str) -> Response:

@@ -13,6 +13,7 @@ import mcp_types as types
 from flask import Blueprint, Response, current_app, json, request
 
 from api.auth import REALM, authenticate
+from api.bodies import BodyTooLarge, InvalidJson, parse_json, read_body
 from api.mcp_protocol import INVALID_REQUEST, PARSE_ERROR, Protocol, error_body
 from api.mcp_tools import READ_TOOLS, UserContext
 from api.problems import Problem
@@ -39,12 +40,12 @@ def mcp() -> Response:
     accept = request.accept_mimetypes
     if request.headers.get("Accept") and not (accept.accept_json or "application/json" in accept):
         return _rpc_response(406, error_body(None, INVALID_REQUEST, "This server answers with application/json."))
-    if (request.content_length or 0) > MAX_BODY:
-        return _rpc_response(413, error_body(None, INVALID_REQUEST, f"Messages are limited to {MAX_BODY} bytes."))
     try:
-        message = json.loads(request.get_data(cache=False))
-    except ValueError:
-        return _rpc_response(400, error_body(None, PARSE_ERROR, "The body is not valid JSON."))
+        message = parse_json(read_body(MAX_BODY))
+    except BodyTooLarge:
+        return _rpc_response(413, error_body(None, INVALID_REQUEST, f"Messages are limited to {MAX_BODY} bytes."))
+    except InvalidJson as invalid:
+        return _rpc_response(400, error_body(None, PARSE_ERROR, f"The body is not a JSON message Sylo takes: {invalid}."))
     sylo = current_app.extensions["sylo"]
     context = UserContext(sylo.documents, user_id, READ_TOOLS + sylo.extra_tools)
     protocol = Protocol(types.Implementation(name="sylo", title="Sylo", version=sylo.version),

@@ -104,15 +104,26 @@ class UserContext:
                                      cache_scope="private")
 
     def call_tool(self, params: dict, _era: Era) -> types.CallToolResult:
-        tool = self.tools.get(params.get("name"))
+        call = request_params(types.CallToolRequestParams, params)
+        tool = self.tools.get(call.name)
         if tool is None:
-            raise RpcError(INVALID_PARAMS, f"Unknown tool: {params.get('name')!r}; see tools/list.")
+            raise RpcError(INVALID_PARAMS, f"Unknown tool: {call.name[:100]!r}; see tools/list.")
         try:
-            arguments = tool.arguments.model_validate(params.get("arguments") or {})
+            arguments = tool.arguments.model_validate(call.arguments or {})
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors())
             return text_result(f"Invalid arguments for {tool.name}: {problems}", is_error=True)
         return tool.run(self, arguments)
+
+
+def request_params(model: type[BaseModel], params: dict) -> Any:
+    """A method's params in the SDK's own shape, or -32602 saying which field is wrong."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "params"
+        raise RpcError(INVALID_PARAMS, f"Invalid params: {where}: {first['msg']}.") from None
 
 
 def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.CallToolResult:

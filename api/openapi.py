@@ -81,14 +81,14 @@ PATHS = {
                 "200": {"description": "A JSON-RPC result, or an error (handshake era, and modern errors "
                                        "that keep HTTP 200).", **RPC_ERROR},
                 "202": {"description": "A notification or response was accepted."},
-                "400": {"description": "Unparseable JSON, a batch, a malformed message, or a modern-era error "
-                                       "(-32602, -32020, -32022).", **RPC_ERROR},
+                "400": {"description": "Unparseable JSON (or nested deeper than 64 levels), a batch, a malformed "
+                                       "message, or a modern-era error (-32602, -32020, -32022).", **RPC_ERROR},
                 "401": {"description": "Missing, unknown or revoked API token.",
                         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, **RPC_ERROR},
                 "403": {"description": "Origin not in the allow-list.", **RPC_ERROR},
                 "404": {"description": "Modern era: method not found (-32601).", **RPC_ERROR},
                 "406": {"description": "Accept allows no JSON.", **RPC_ERROR},
-                "413": {"description": "Message larger than 1 MiB.", **RPC_ERROR},
+                "413": {"description": "Message larger than 1 MiB (chunked bodies included).", **RPC_ERROR},
                 "415": {"description": "Content-Type is not application/json.", **RPC_ERROR}}},
         "get": {"summary": "Not offered: no server-to-client stream", "operationId": "mcpGet",
                 "responses": {"405": problem("Only POST.", {"Allow": {"schema": {"type": "string"}}})}},
@@ -113,7 +113,9 @@ PATHS = {
             "400": problem("Not JSON, or not shaped like a webhook Nango sends."),
             "401": problem("No X-Nango-Hmac-Sha256, or it matches none of SYLO_NANGO_WEBHOOK_KEYS.",
                            {"WWW-Authenticate": {"schema": {"type": "string"}}}),
-            "413": problem("Body larger than 256 KiB."),
+            "409": problem("The webhook names another user for a connection Sylo knows; a connection's owner never "
+                           "changes (`connection-owner-mismatch`, audited for the owner)."),
+            "413": problem("Body larger than 256 KiB (chunked bodies included)."),
             "503": problem("SYLO_NANGO_WEBHOOK_KEYS is unset: webhooks cannot be verified.")}}},
     "/v1/capabilities": {"get": {
         "summary": "Every action an agent may send, with its parameter JSON Schema", "operationId": "capabilities",
@@ -142,11 +144,14 @@ PATHS = {
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
             "400": problem("The body is not a command object."),
             "401": problem("Missing, malformed or non-matching signature, or a stale timestamp."),
-            "413": problem("Body larger than SYLO_COMMAND_MAX_BYTES."),
+            "413": problem("Body larger than SYLO_COMMAND_MAX_BYTES (chunked bodies included)."),
             "422": problem("Unknown action or invalid params (`errors` lists each problem)."),
-            "429": problem("Rate limit; `Retry-After` says when to try again.",
-                           {"Retry-After": {"schema": {"type": "string"}}}),
-            "502": problem("n8n refused the command (a 4xx); `command` holds its record.")}}},
+            "429": problem("The user's rate limit (`rate-limited`), or too many commands from this address were "
+                           "refused before their signature verified (`too-many-failures`); `Retry-After` says when "
+                           "to try again.", {"Retry-After": {"schema": {"type": "string"}}}),
+            "502": problem("n8n refused the command (a 4xx); `command` holds its record."),
+            "503": problem("The rate limit cannot be checked (Redis unreachable); `Retry-After` says when to try "
+                           "again.", {"Retry-After": {"schema": {"type": "string"}}})}}},
     "/v1/commands/{command_id}": {"get": {
         "summary": "A command's status", "operationId": "getCommand", "security": [{"bearer": []}],
         "parameters": [{"name": "command_id", "in": "path", "required": True, "schema": {"type": "string"}}],

@@ -16,6 +16,7 @@ from prometheus_client import multiprocess
 from sqlalchemy import text
 
 bp = Blueprint("ops", __name__)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("sylo_http_requests_total", "HTTP requests answered, by route, method and status.",
                    ["route", "method", "status"])
@@ -53,7 +54,10 @@ def metrics() -> Response:
 
 
 def instrument(app: Flask) -> None:
-    """Time every request and count it under its route template (never the raw path)."""
+    """Time every request and count it under its route template (never the raw path) and a known method.
+
+    Every label value comes from a fixed set (routes, methods, statuses Sylo answers), so no
+    request can add a time series: unknown routes are `unmatched`, unknown methods `other`."""
 
     @app.before_request
     def start_timer() -> None:
@@ -63,7 +67,8 @@ def instrument(app: Flask) -> None:
 
     @app.after_request
     def record(response: Response) -> Response:
-        key = (request.url_rule.rule if request.url_rule else "unmatched", request.method, response.status_code)
+        method = request.method if request.method in METHODS else "other"  # a caller picks the method: bound it
+        key = (request.url_rule.rule if request.url_rule else "unmatched", method, response.status_code)
         pair = children.get(key)
         if pair is None:
             pair = children[key] = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0], key[1]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from flask import Response, abort, current_app, g, redirect, request, url_for
 
 SESSION_COOKIE = "sylo_session"
 LOGIN_CSRF_COOKIE = "sylo_login_csrf"
+_UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 
 
 def accounts():
@@ -85,9 +87,14 @@ def safe_next(target: str | None) -> str:
 
 
 def _local_path(target: str) -> str:
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return ""
+    """`target` when it is a path on this site, else "".
+
+    Browsers strip tabs and newlines from URLs and read a backslash as a slash, so "/\t/evil" and
+    "/\\evil" lead off-site just as "//evil" does; and a CR or LF cannot go into a Location header.
+    Paths Sylo builds are percent-encoded, so refusing every control character, space and
+    backslash costs nothing."""
+    if not target.startswith("/") or target.startswith("//") or _UNSAFE_IN_PATH.search(target):
+        return ""  # one leading slash: no scheme, no host (and no urlsplit, which raises on "//[")
     return target.rstrip("?")
 
 

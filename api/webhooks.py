@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, json, request
+from flask import Blueprint, Response, current_app, request
 
+from api.bodies import BodyTooLarge, InvalidJson, parse_json, read_body
 from api.problems import Problem
 from sylo.nango.webhooks import SIGNATURE_HEADER, receive, schema_error, signature_matches
 
@@ -36,6 +37,10 @@ def nango_webhook() -> Response:
     payload = _parse(body)
     receipt = receive(sylo.appdb, payload, body)
     log.info("nango webhook %s: %s", receipt.outcome, receipt.reason)
+    if receipt.outcome == "refused":
+        raise Problem(409, "connection-owner-mismatch", "Conflict",
+                      f"Refused: the {receipt.reason}. A connection's owner never changes; connect the other "
+                      "user's account through their own Connect session.")
     answer = {"outcome": receipt.outcome, "reason": receipt.reason}
     if receipt.event is not None:
         answer["event_id"] = receipt.event.id
@@ -45,16 +50,12 @@ def nango_webhook() -> Response:
 
 
 def _read_body() -> bytes:
-    """The raw bytes, read at most once and never more than MAX_BODY (chunked bodies included)."""
-    if (request.content_length or 0) > MAX_BODY:
-        raise _too_large()
-    chunks, size = [], 0
-    while chunk := request.stream.read(64 * 1024):  # a read may return less than asked: loop to EOF
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The raw bytes, never more than MAX_BODY of them (chunked bodies included)."""
+    try:
+        return read_body(MAX_BODY)
+    except BodyTooLarge:
+        raise Problem(413, "payload-too-large", "Payload Too Large",
+                      f"Webhook bodies are limited to {MAX_BODY} bytes.") from None
 
 
 def _verify(body: bytes, keys: list[str]) -> None:
@@ -70,14 +71,11 @@ def _verify(body: bytes, keys: list[str]) -> None:
 
 def _parse(body: bytes) -> dict:
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise Problem(400, "invalid-json", "Invalid JSON", "The body is not valid JSON.") from None
+        payload = parse_json(body)
+    except InvalidJson as invalid:
+        raise Problem(400, "invalid-json", "Invalid JSON", f"The body is not JSON Sylo takes: {invalid}.") from None
     error = schema_error(payload)
     if error is not None:
         raise Problem(400, "invalid-webhook", "Not a Nango webhook", f"The body is not a webhook Nango sends ({error}).")
     return payload
 
-
-def _too_large() -> Problem:
-    return Problem(413, "payload-too-large", "Payload Too Large", f"Webhook bodies are limited to {MAX_BODY} bytes.")

@@ -118,6 +118,22 @@ class Settings(BaseSettings):
     command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
     command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
     worker_concurrency: int = Field(8, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")
+    signature_failure_limit: int = Field(
+        20, ge=1,
+        description="Commands refused before their signature verifies (bad signature, too large) one client address "
+                    "may send per minute; past it they get 429 at once and write no audit entry.",
+    )
+    trusted_proxy_hops: int = Field(
+        0, ge=0,
+        description="Reverse proxies in front of the API that append to X-Forwarded-For; 0: the client address "
+                    "is the direct peer and X-Forwarded-For is ignored.",
+    )
+    login_failures_per_account: int = Field(
+        10, ge=1, description="Failed dashboard passwords per account per 15 minutes before it is throttled."
+    )
+    login_failures_per_address: int = Field(
+        50, ge=1, description="Failed dashboard passwords per client address per 15 minutes before it is throttled."
+    )
 
     @field_validator("nango_webhook_keys", "encryption_keys", "allowed_origins", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -25,12 +26,15 @@ CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connecti
 from sylo.keyring import Keyring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 TOKEN_PREFIX = "sylo_"
 SECRET_PREFIX = "whsec_"  # Standard Webhooks: whsec_ + base64 of the key bytes
 REENCRYPT_BATCH = 500
 
+_OWNER = select(connections.c.user_id).where(connections.c.connection_id == bindparam("connection_id"),
+                                             connections.c.integration == bindparam("integration"))
 # Built once: every API request runs it, and SQLAlchemy then reuses the compiled form.
 _TOKEN_OWNER = select(api_tokens.c.user_id, api_tokens.c.id).where(
     api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
@@ -317,19 +321,33 @@ class AppDB:
         with self.engine.connect() as conn:
             return [ConnectionRecord(*row) for row in conn.execute(query)]
 
+    def connection_owner(self, connection_id: str, integration: str) -> str | None:
+        """The user a connection belongs to, or None when Sylo has never seen it."""
+        with self.engine.connect() as conn:
+            return conn.execute(_OWNER, {"connection_id": connection_id, "integration": integration}).scalar()
+
     def record_connection(self, *, user_id: str, integration: str, connection_id: str, status: str, kind: str,
                           source: str, dedupe_key: str | None = None, error: str | None = None,
                           retry: bool = True) -> ConnectionEvent | None:
-        """Set a connection's status and append the event, atomically; a repeated dedupe_key is a no-op."""
+        """Set a connection's status and append the event, atomically; a repeated dedupe_key is a no-op.
+
+        A connection's owner never changes: a change naming another user records nothing and
+        returns None (callers that can answer, such as the webhook, refuse it before asking)."""
         at = now()
         try:
             with self.engine.begin() as conn:
+                owner = conn.execute(_OWNER, {"connection_id": connection_id, "integration": integration}).scalar()
+                if owner is not None and owner != user_id:
+                    log.warning("refused to move %s connection %s from %r to %r", integration, connection_id,
+                                owner, user_id)
+                    return None
                 result = conn.execute(insert(connection_events).values(
                     user_id=user_id, integration=integration, connection_id=connection_id, kind=kind, source=source,
                     dedupe_key=dedupe_key, created_at=at))
                 changed = conn.execute(update(connections).where(
-                    connections.c.connection_id == connection_id, connections.c.integration == integration
-                ).values(user_id=user_id, status=status, last_error=error, updated_at=at)).rowcount
+                    connections.c.connection_id == connection_id, connections.c.integration == integration,
+                    connections.c.user_id == user_id,
+                ).values(status=status, last_error=error, updated_at=at)).rowcount
                 if not changed:
                     conn.execute(insert(connections).values(
                         user_id=user_id, integration=integration, connection_id=connection_id, status=status,

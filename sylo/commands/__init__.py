@@ -8,6 +8,7 @@ from sylo.commands.delivery import Forwarder, Worker
 from sylo.commands.outbox import Outbox
 from sylo.commands.service import CommandService, RateLimiter, ReplayGuard, SecretCache
 from sylo.keyring import Keyring
+from sylo.throttle import Throttle
 
 
 def build_service(settings, appdb, redis=None) -> CommandService:
@@ -18,7 +19,9 @@ def build_service(settings, appdb, redis=None) -> CommandService:
                           RateLimiter(settings.command_rate_limit, settings.redis_url), ReplayGuard(redis), forwarder,
                           wait_seconds=settings.command_wait_seconds,
                           max_age=timedelta(hours=settings.command_max_age_hours),
-                          lease=timedelta(seconds=settings.n8n_timeout_seconds + 30))
+                          lease=timedelta(seconds=settings.n8n_timeout_seconds + 30),
+                          failures=Throttle.per_minute("signature-failures", settings.signature_failure_limit,
+                                                       settings.redis_url))
 
 
 def build_worker(settings, appdb, **overrides) -> Worker:

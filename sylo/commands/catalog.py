@@ -8,17 +8,31 @@ forwarded to n8n is the validated, re-serialised params, never the caller's raw 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+# Patterns name their characters: in pydantic's (Rust) regex, as in Python's, \d matches any
+# Unicode digit ("١٢٣"), which no Asana gid or Xero id contains.
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
-AsanaGid = Annotated[str, StringConstraints(pattern=r"^\d{1,32}$")]
+AsanaGid = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")]
 XeroId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=2000)]
+_DECIMAL_TEXT = re.compile(r"\s*-?[0-9]+(\.[0-9]+)?\s*")
+
+
+def _ascii_decimal(value: object) -> object:
+    """Decimal("١٢٣") is 123 to Python: an amount sent as text must be written in ASCII digits."""
+    if isinstance(value, str) and not _DECIMAL_TEXT.fullmatch(value):
+        raise ValueError("an amount as text is ASCII digits with an optional '.' and '-', such as '120.50'")
+    return value
+
+
+AsciiDecimal = Annotated[Decimal, BeforeValidator(_ascii_decimal)]
 
 
 class Params(BaseModel):
@@ -57,8 +71,8 @@ class GmailSendEmail(Params):
 
 class InvoiceLine(Params):
     description: str = Field(min_length=1, max_length=4000)
-    quantity: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
-    unit_amount: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+    quantity: AsciiDecimal = Field(gt=0, max_digits=12, decimal_places=4)
+    unit_amount: AsciiDecimal = Field(ge=0, max_digits=14, decimal_places=4)
     account_code: str | None = Field(None, max_length=10)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,10 +18,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import timedelta
 
-from limits import RateLimitItemPerMinute
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from sylo.appdb.schema import signing_secrets
@@ -29,9 +27,12 @@ from sylo.commands import signing
 from sylo.commands.catalog import CATALOG
 from sylo.commands.delivery import Forwarder, settle
 from sylo.commands.outbox import Command, Outbox, now
+from sylo.export_layout import USER_ID
+from sylo.throttle import Breaker, Throttle, Unavailable
 
 log = logging.getLogger(__name__)
 MISS_RELOAD_SECONDS = 5.0
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # NUL: Postgres refuses it
 
 
 class Refused(Exception):
@@ -90,68 +91,91 @@ class SecretCache:
 
 class ReplayGuard:
     """Redis as a fast path in front of the app DB's unique (user, message id): a duplicate is
-    answered from the stored command without attempting an insert. The database stays the truth."""
+    answered from the stored command without attempting an insert. The database stays the truth,
+    so with Redis down the guard steps aside (asking again only after a cooldown)."""
 
     def __init__(self, redis=None, ttl_seconds: int = 2 * signing.TOLERANCE_SECONDS + 60):
         self.redis, self.ttl = redis, ttl_seconds
+        self.breaker = Breaker("replay guard")
 
     def seen(self, user_id: str, message_id: str) -> bool:
-        if self.redis is None:
+        if self.redis is None or not self.breaker.closed():
             return False
         try:
             return self.redis.exists(f"sylo:cmd:{user_id}:{message_id}") == 1
-        except Exception:  # Redis down: the unique key still stops replays
-            log.warning("replay guard: Redis unavailable, relying on the app DB")
+        except RedisError as error:  # the unique key still stops replays
+            self.breaker.trip(error, "relying on the app DB")
             return False
 
     def remember(self, user_id: str, message_id: str, command_id: str) -> None:
-        if self.redis is None:
+        if self.redis is None or not self.breaker.closed():
             return
         try:
             self.redis.set(f"sylo:cmd:{user_id}:{message_id}", command_id, ex=self.ttl)
-        except Exception:
-            log.warning("replay guard: Redis unavailable, relying on the app DB")
+        except RedisError as error:
+            self.breaker.trip(error, "relying on the app DB")
 
 
 class RateLimiter:
-    """A moving window per user (the `limits` library, which Flask-Limiter is built on): Redis when
-    configured, so every process shares one count; in-process memory otherwise."""
+    """Commands per user per minute, one count across every process when Redis is configured.
+
+    It fails closed: with Redis unreachable `hit` raises `Unavailable` (a 503 to the caller),
+    because counting per process would quietly multiply the owner's limit by the worker count."""
 
     def __init__(self, per_minute: int, redis_url: str | None = None):
-        self.item = RateLimitItemPerMinute(per_minute)
-        self.limiter = MovingWindowRateLimiter(storage_from_string(redis_url or "memory://"))
+        self.throttle = Throttle.per_minute("commands", per_minute, redis_url, fail_open_locally=False)
 
     def hit(self, user_id: str) -> int | None:
         """None when allowed; otherwise the seconds until the next command would be."""
-        if self.limiter.hit(self.item, "commands", user_id):
-            return None
-        reset = self.limiter.get_window_stats(self.item, "commands", user_id).reset_time
-        return max(1, math.ceil(reset - time.time()))
+        return self.throttle.hit(user_id)
 
 
 class CommandService:
     def __init__(self, outbox: Outbox, secrets: SecretCache, limiter: RateLimiter, replay: ReplayGuard,
-                 forwarder: Forwarder | None, *, wait_seconds: float, max_age: timedelta, lease: timedelta):
+                 forwarder: Forwarder | None, *, wait_seconds: float, max_age: timedelta, lease: timedelta,
+                 failures: Throttle | None = None):
         self.outbox, self.secrets, self.limiter, self.replay = outbox, secrets, limiter, replay
+        # Refusals before a signature verifies, per client address: fail open to a local count.
+        self.failures = failures or Throttle.per_minute("signature-failures", 20)
         self.forwarder, self.wait_seconds, self.max_age, self.lease = forwarder, wait_seconds, max_age, lease
         self.pool = ThreadPoolExecutor(16, thread_name_prefix="deliver") if forwarder and wait_seconds > 0 else None
 
     # -- signed HTTP commands ------------------------------------------------------------------
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, str]:
+    def admit(self, address: str) -> None:
+        """Refuse at once, unaudited, an address that sent too many commands that did not verify."""
+        retry_after = self.failures.blocked(address)
+        if retry_after is not None:
+            raise Refused(429, "too-many-failures", "Too many commands from your address were refused before their "
+                          f"signature verified; try again in {retry_after} s.", retry_after=retry_after)
+
+    def refuse_unverified(self, address: str, detail: str, message_id: str | None) -> None:
+        """Audit a refusal that came before we knew who sent it: under no user, counted against the address.
+
+        Whatever X-Sylo-User claims stays out of user_id, so forgeries never reach anyone's
+        Activity page; the count bounds how many of these rows one address can write."""
+        self.failures.hit(address)
+        self._refuse(None, "command.refused", f"{detail} (from {address})", None, message_id, "http")
+
+    def verify(self, body: bytes, headers: Mapping[str, str], address: str) -> tuple[str, str]:
         """The user whose secret signed this request, and its message id; Refused (401) otherwise."""
         try:
             message_id, timestamp, signatures = signing.check_headers(headers)
         except signing.SignatureError as error:
-            self._refuse(None, "command.refused", str(error), None, headers.get("webhook-id"), "http")
+            self.refuse_unverified(address, str(error), headers.get("webhook-id"))
             slug = "stale-timestamp" if "timestamp is more" in str(error) else "invalid-signature"
             raise Refused(401, slug, f"Signature refused: {error}.") from None
         named = headers.get("X-Sylo-User") or None
+        if named is not None and not USER_ID.fullmatch(named):
+            self.refuse_unverified(address, "X-Sylo-User is not a user id", message_id)
+            raise Refused(401, "invalid-signature", "X-Sylo-User must be a Sylo user id (letters, digits, _ and -, "
+                                                    "at most 100 characters), or left out.")
         for on_miss in (False, True):
             for user_id, keys in self.secrets.keys(named, on_miss=on_miss).items():
                 if keys and signing.matches(keys, message_id, timestamp, body, signatures):
                     return user_id, message_id
-        self._refuse(named, "command.refused", "no signing secret matched", None, message_id, "http")
+        claimed = f" of X-Sylo-User {named!r}" if named else ""
+        self.refuse_unverified(address, f"no signing secret{claimed} matched", message_id)
         raise Refused(401, "invalid-signature",
                       "Signature refused: it matches no active signing secret"
                       + (" of that user." if named else ".") + " Sign webhook-id.webhook-timestamp.body "
@@ -166,7 +190,14 @@ class CommandService:
                                   action=original.action, message_id=message_id, source=source,
                                   detail="message id already accepted; not forwarded again")
                 return Submitted(original, True)
-        retry_after = self.limiter.hit(user_id)
+        try:
+            retry_after = self.limiter.hit(user_id)
+        except Unavailable as down:
+            self._refuse(user_id, "command.refused", "rate limit unavailable (Redis unreachable)", None, message_id,
+                         source)
+            raise Refused(503, "rate-limit-unavailable", "Sylo cannot check your rate limit right now (its Redis is "
+                          f"unreachable), so it takes no commands; try again in {down.retry_after} s.",
+                          retry_after=down.retry_after) from None
         if retry_after is not None:
             self._refuse(user_id, "command.refused", "rate limit", None, message_id, source)
             raise Refused(429, "rate-limited", f"Too many commands; try again in {retry_after} s.",
@@ -216,8 +247,15 @@ class CommandService:
         return self.outbox.get(command.id) or command
 
     def _refuse(self, user_id, kind, detail, action, message_id, source) -> None:
-        self.outbox.audit(user_id, kind, "refused", action=action, message_id=(message_id or "")[:255] or None,
-                          source=source, detail=detail)
+        self.outbox.audit(user_id, kind, "refused", action=_storable(action, 100),
+                          message_id=_storable(message_id, 255), source=source, detail=_storable(detail, 2000))
+
+
+def _storable(value: str | None, length: int) -> str | None:
+    """Caller-supplied text as the audit log can hold it: no NUL or control characters, cut to the column."""
+    if not value:
+        return None
+    return _UNSTORABLE.sub("\N{REPLACEMENT CHARACTER}", value)[:length]
 
 
 def _errors(error: Exception) -> list[str]:

@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from standardwebhooks import Webhook
 
 TOLERANCE_SECONDS = 5 * 60
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9_:-]{1,255}$")  # no dots: the id is part of the signed content
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_:-]{1,255}")  # no dots: the id is part of the signed content
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: str.isdigit() also passes "²" and "١٢٣"
 
 
 class SignatureError(Exception):
@@ -50,9 +51,9 @@ def check_headers(headers: Mapping[str, str], now: float | None = None) -> tuple
     signature = headers.get("webhook-signature") or ""
     if not (message_id and timestamp and signature):
         raise SignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
-    if not MESSAGE_ID.match(message_id):
+    if not MESSAGE_ID.fullmatch(message_id):
         raise SignatureError("webhook-id must be 1-255 characters from A-Z a-z 0-9 _ : -")
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not TIMESTAMP.fullmatch(timestamp):
         raise SignatureError("webhook-timestamp must be integer Unix seconds")
     skew = int(timestamp) - (time.time() if now is None else now)
     if skew < -TOLERANCE_SECONDS:

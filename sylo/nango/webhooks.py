@@ -24,6 +24,7 @@ from jsonschema.exceptions import best_match
 
 from sylo.appdb import AppDB, ConnectionEvent
 from sylo.appdb.store import UserExists
+from sylo.commands.outbox import Outbox
 from sylo.export_layout import USER_ID
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What became of a delivery: recorded, unchanged, duplicate or ignored, and why."""
+    """What became of a delivery: recorded, unchanged, duplicate, ignored or refused, and why."""
     outcome: str
     reason: str
     event: ConnectionEvent | None = None
@@ -115,11 +116,29 @@ def receive(appdb: AppDB, payload: dict, body: bytes) -> Receipt:
                                   f"(success {payload.get('success')}) changes nothing Sylo tracks")
     if not USER_ID.fullmatch(change.user_id):
         return Receipt("ignored", "the connection has no end_user_id tag naming a Sylo user")
+    owner = appdb.connection_owner(change.connection_id, change.integration)
+    if owner is not None and owner != change.user_id:
+        return refuse_owner_change(appdb, owner, change, str(payload["operation"])[:50])
     if change.status == "connected":
         _ensure_user(appdb, change.user_id)
     elif appdb.get_user(change.user_id) is None:
         return Receipt("ignored", f"user {change.user_id!r} is not a Sylo user")
     return record(appdb, change, body)
+
+
+def refuse_owner_change(appdb: AppDB, owner: str, change: Change, operation: str) -> Receipt:
+    """A connection's owner never changes through a webhook: refuse it, and tell the owner.
+
+    Tags are set when a Connect session is created, so a webhook naming another user for a
+    known connection is a mistake or an attack; obeying it would let that user's Disconnect
+    delete the owner's connection in Nango."""
+    reason = (f"{change.integration} connection {change.connection_id!r} belongs to another user; a {operation} "
+              f"webhook naming user {change.user_id!r} cannot move it")
+    Outbox(appdb.engine).audit(owner, "connection.refused", "refused", source="nango",
+                               detail=f"A Nango {operation} webhook named user {change.user_id!r} for your "
+                                      f"{change.integration} connection {change.connection_id!r}; it stays yours.")
+    log.warning("refused a Nango %s webhook: %s (owner %r)", operation, reason, owner)
+    return Receipt("refused", reason)
 
 
 def read_change(payload: dict) -> Change | None:

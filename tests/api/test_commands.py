@@ -43,14 +43,15 @@ class Studio:
         return outbox.audit_entries(user_id) if user_id else outbox.refusals()
 
     def send(self, user: str, payload, *, message_id: str | None = None, secret: str | None = None,
-             at: datetime | None = None, raw: bytes | None = None, headers: dict | None = None):
+             at: datetime | None = None, raw: bytes | None = None, headers: dict | None = None,
+             environ: dict | None = None):
         body = raw if raw is not None else json.dumps(payload).encode()
         message_id = message_id or f"msg_{uuid.uuid4().hex}"
         at = at or datetime.now(timezone.utc)
         signature = Webhook(secret or self.secrets[user]).sign(message_id, at, body.decode(errors="replace"))
         signed = {"webhook-id": message_id, "webhook-timestamp": str(int(at.timestamp())),
                   "webhook-signature": signature, "Content-Type": "application/json", **(headers or {})}
-        return self.client.post("/v1/commands", data=body, headers=signed)
+        return self.client.post("/v1/commands", data=body, headers=signed, environ_base=environ or {})
 
 
 def make_studio(make_sandbox, tmp_path, **overrides) -> Studio:
@@ -238,3 +239,122 @@ def test_wrong_signatures_cannot_force_a_reload_of_every_secret_each_time(studio
     for _ in range(5):
         assert studio.send("alice", TASK, secret="whsec_" + "B" * 32).status_code == 401
     assert len(loads) == 0  # loaded moments ago: a miss reloads at most every few seconds
+
+
+# -- hardening (issue 14) ----------------------------------------------------------------------------
+
+
+def forged(studio, user: str = "alice", address: str = "203.0.113.7", **headers):
+    """A command that claims to come from `user` but is signed with a secret nobody holds."""
+    return studio.send(user, TASK, secret="whsec_" + "A" * 32, headers={"X-Sylo-User": user, **headers},
+                       environ={"REMOTE_ADDR": address})
+
+
+def test_a_forged_refusal_is_not_attributed_to_the_user_it_names(studio):
+    response = forged(studio, "alice")
+    assert response.status_code == 401
+    assert studio.audit("alice") == []  # alice's Activity page stays hers
+    [refusal] = studio.audit()
+    assert refusal.user_id is None and refusal.kind == "command.refused"
+    assert "'alice'" in refusal.detail  # the operator still sees whom it claimed to be
+
+
+def test_refusals_before_the_signature_verifies_are_bounded_per_address(make_sandbox, tmp_path):
+    studio = make_studio(make_sandbox, tmp_path, signature_failure_limit=5)
+    statuses = [forged(studio).status_code for _ in range(12)]
+    assert statuses == [401] * 5 + [429] * 7
+    throttled = forged(studio)
+    assert throttled.get_json()["type"] == "urn:sylo:problem:too-many-failures"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert len(studio.audit()) == 5  # throttled attempts cost no audit row
+    too_large = studio.send("alice", None, raw=b"x" * 70_000, environ={"REMOTE_ADDR": "203.0.113.7"})
+    assert too_large.status_code == 429  # every refusal before verification counts against the address
+    assert forged(studio, address="198.51.100.1").status_code == 401  # other addresses are not affected
+    assert studio.send("bob", TASK, environ={"REMOTE_ADDR": "198.51.100.1"}).status_code == 200
+
+
+@pytest.mark.parametrize(("hops", "expected"), [(0, [401, 401, 429]), (1, [401, 401, 401])],
+                         ids=["forwarded-for ignored", "one trusted proxy"])
+def test_the_client_address_is_the_peer_unless_a_proxy_is_trusted(make_sandbox, tmp_path, hops, expected):
+    studio = make_studio(make_sandbox, tmp_path, signature_failure_limit=2, trusted_proxy_hops=hops)
+    statuses = [forged(studio, address="127.0.0.1", **{"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                for i in range(3)]
+    assert statuses == expected
+
+
+def test_status_links_use_the_public_url_not_the_host_header(make_sandbox, tmp_path):
+    studio = make_studio(make_sandbox, tmp_path, public_url="https://sylo.studio.example", command_wait_seconds=0)
+    response = studio.send("alice", TASK, headers={"Host": "evil.example"})
+    assert response.status_code == 202
+    assert response.get_json()["status_url"].startswith("https://sylo.studio.example/v1/commands/cmd_")
+    assert response.headers["Location"] == response.get_json()["status_url"]
+    status = studio.client.get(response.headers["Location"].removeprefix("https://sylo.studio.example"),
+                               headers={"Authorization": f"Bearer {studio.tokens['alice']}", "Host": "evil.example"})
+    assert status.get_json()["status_url"] == response.get_json()["status_url"]
+
+
+def test_with_redis_unreachable_commands_are_503_audited_and_reads_keep_serving(make_sandbox, tmp_path, caplog):
+    studio = make_studio(make_sandbox, tmp_path, redis_url="redis://127.0.0.1:1/0", signature_failure_limit=3)
+    responses = [studio.send("alice", TASK) for _ in range(3)]
+    for response in responses:
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.get_json()["type"] == "urn:sylo:problem:rate-limit-unavailable"
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+    assert [e.detail for e in studio.audit("alice")][:1] == ["rate limit unavailable (Redis unreachable)"]
+    assert studio.n8n_calls() == [] and Outbox(studio.appdb.engine).counts() == {}
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback per request...
+    warned = [r.getMessage().split(":")[0] for r in caplog.records if "Redis" in r.getMessage()]
+    assert warned and len(warned) == len(set(warned)), warned  # ...and one warning per outage and part
+    # the abuse bound still holds, per process, without Redis
+    assert [forged(studio).status_code for _ in range(4)] == [401, 401, 401, 429]
+    headers = {"Authorization": f"Bearer {studio.tokens['bob']}"}
+    assert studio.client.get("/v1/context", headers=headers).status_code == 200
+    listed = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert listed.status_code == 200 and listed.get_json()["result"]["tools"]
+    call = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                                             "params": {"name": "asana.comment", "arguments": {
+                                                                 "task_gid": "42", "text": "Drawings sent."}}})
+    assert call.status_code == 200 and call.get_json()["result"]["isError"] is True
+    assert "try again" in call.get_json()["result"]["content"][0]["text"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_db_studio(request, make_sandbox, tmp_path) -> Studio:
+    url = request.getfixturevalue("postgres_database") if request.param == "postgres" else None
+    return make_studio(make_sandbox, tmp_path, app_db_url=url)
+
+
+BAD_INPUT = {
+    "long X-Sylo-User": (401, "invalid-signature", lambda s: {"headers": {"X-Sylo-User": "u" * 300}}),
+    "X-Sylo-User of another shape": (401, "invalid-signature", lambda s: {"headers": {"X-Sylo-User": "a b/../c"}}),
+    "superscript timestamp": (401, "invalid-signature", lambda s: {"headers": {"webhook-timestamp": "²"}}),
+    "arabic-indic timestamp": (401, "invalid-signature", lambda s: {"headers": {"webhook-timestamp": "١٧٠٠٠٠٠٠٠٠"}}),
+    "nested 30,000 deep": (400, "malformed-command", lambda s: {"raw": b"[" * 30_000 + b"]" * 30_000}),
+    "NUL in the action": (422, "unknown-action", lambda s: {"payload": {"action": "a\u0000b", "params": {}}}),
+    "lone surrogate in the action": (400, "malformed-command", lambda s: {"raw": b'{"action": "\\ud800", "params": {}}'}),
+    "lone surrogate in a param": (400, "malformed-command", lambda s: {"raw": json.dumps(
+        {"action": "asana.comment", "params": {"task_gid": "1", "text": "x"}}).replace('"x"', '"\\udfff"').encode()}),
+    "non-ascii task gid": (422, "invalid-params",
+                           lambda s: {"payload": {"action": "asana.comment", "params": {"task_gid": "١٢٣", "text": "x"}}}),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_a_4xx_problem_never_a_500(any_db_studio, case):
+    studio = any_db_studio
+    status, slug, make = BAD_INPUT[case]
+    options = make(studio)
+    response = studio.send("alice", options.pop("payload", TASK), **options)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.get_json()["type"] == f"urn:sylo:problem:{slug}"
+    assert studio.audit()[0].kind == "command.refused"
+    assert studio.n8n_calls() == [] and Outbox(studio.appdb.engine).counts() == {}
+
+
+@pytest.mark.parametrize(("command_id", "status", "slug"), [("x" * 300, 404, "unknown-command"),
+                                                           ("cmd_\u0000", 400, "bad-request")], ids=["long", "NUL"])
+def test_looking_up_a_malformed_command_id_is_a_4xx(any_db_studio, command_id, status, slug):
+    studio = any_db_studio
+    response = studio.client.get(f"/v1/commands/{command_id}",
+                                 headers={"Authorization": f"Bearer {studio.tokens['alice']}"})
+    assert response.status_code == status and response.get_json()["type"] == f"urn:sylo:problem:{slug}"

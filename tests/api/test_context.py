@@ -104,13 +104,18 @@ def test_an_unacceptable_accept_is_406(client, deployment):
 @pytest.mark.parametrize(("name", "slug"), [
     ("nope.md", "unknown-document"), ("all.pdf", "unknown-format"), ("all.md.bak", "unknown-format"),
     ("..", "unknown-document"), (".md", "unknown-document"), ("ALL.md", "unknown-document"),
-    ("all%00.md", "unknown-document"), ("manifest.json", "unknown-document")])
+    ("manifest.json", "unknown-document")])
 def test_unknown_documents_are_problems(client, deployment, name, slug):
     response = client.get(f"/v1/context/{name}", headers=deployment.headers(deployment.users[0]))
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     problem = response.get_json()
     assert problem["type"] == f"urn:sylo:problem:{slug}" and problem["status"] == 404 and problem["detail"]
+
+
+def test_a_nul_in_the_name_is_a_bad_request(client, deployment):
+    response = client.get("/v1/context/all%00.md", headers=deployment.headers(deployment.users[0]))
+    assert response.status_code == 400 and response.get_json()["type"] == "urn:sylo:problem:bad-request"
 
 
 @pytest.mark.parametrize("path", [
@@ -198,3 +203,17 @@ def test_a_token_revoked_elsewhere_stops_working_once_the_cache_expires(deployme
     assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 200  # cached
     deployment.appdb._token_cache.clear()  # as if SYLO_TOKEN_CACHE_SECONDS had passed
     assert client.get("/v1/context", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_links_use_the_public_url_whatever_the_host_header_says(deployment):
+    from api import create_app
+
+    settings = deployment.settings.model_copy(update={"public_url": "https://sylo.studio.example/"})
+    client = create_app(settings, deployment.appdb).test_client()
+    alice = deployment.users[0]
+    headers = {**deployment.headers(alice), "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    listing = client.get("/v1/context", headers=headers).get_json()
+    assert {d["url"].rsplit("/", 1)[0] for d in listing["documents"]} == {"https://sylo.studio.example/v1/context"}
+    config = client.get("/v1/mcp/config?client=cursor", headers=headers).get_data(as_text=True)
+    assert "https://sylo.studio.example/mcp" in config and "evil" not in config
+    assert client.get("/openapi.json", headers=headers).get_json()["servers"] == [{"url": "https://sylo.studio.example"}]

@@ -227,3 +227,169 @@ def test_a_first_sync_that_failed_shows_the_error_not_syncing(app, accounts, dep
         assert 'data-service="xero" data-state="error"' in page and "Xero answered 500" in page
     finally:
         atomic_write(path, original)
+
+
+def test_a_webhook_naming_another_user_cannot_hand_them_the_disconnect_button(make_sandbox, tmp_path):
+    from pydantic import SecretStr
+
+    from sandbox.webhooks import encode, sign
+
+    sandbox = make_sandbox(users=0)
+    settings = Settings(_env_file=None, data_dir=tmp_path, nango_url=sandbox.url, nango_secret_key=sandbox.secret_key,
+                        nango_webhook_keys=[SecretStr("whk-dashboard-test")])
+    appdb = AppDB.from_settings(settings)
+    app = create_app(settings, appdb)
+    for user_id in ("dana", "bert"):
+        appdb.create_user(user_id, f"{user_id}@studio.example")
+    dana, bert = app.test_client(), app.test_client()
+    sign_in(dana, Accounts(appdb.engine), "dana")
+    started = dana.post("/connections/asana/connect", data={"csrf_token": csrf(dana.get("/connections"))})
+    token = re.search(r"session_token=([\w]+)", started.headers["Location"]).group(1)
+    assert sandbox.nango.post("/connect/complete", data={"session_token": token, "integration": "asana"}).status_code == 200
+    [connection] = sandbox.nango.get("/connections", params={"tags[end_user_id]": "dana"}).json()["connections"]
+
+    def webhook(user_id: str):
+        body = encode({"type": "auth", "operation": "creation", "success": True, "providerConfigKey": "asana",
+                       "connectionId": connection["connection_id"], "tags": {"end_user_id": user_id}})
+        return bert.post("/webhooks/nango", data=body,
+                         headers={"Content-Type": "application/json", **sign(body, "whk-dashboard-test")})
+
+    assert webhook("dana").status_code == 200
+    assert webhook("bert").status_code == 409
+    sign_in(bert, Accounts(appdb.engine), "bert")
+    response = bert.post("/connections/asana/disconnect", data={"csrf_token": csrf(bert.get("/connections"))})
+    assert response.status_code == 302
+    assert "Asana is not connected" in bert.get("/connections").get_data(as_text=True)
+    assert sandbox.nango.get("/connections", params={"tags[end_user_id]": "dana"}).json()["connections"] != []
+    assert [(c.user_id, c.status) for c in appdb.connections()] == [("dana", "connected")]
+
+
+def throttled_app(deployment, **limits):
+    return create_app(deployment.settings.model_copy(update=limits), deployment.appdb)
+
+
+def try_password(client, email: str, password: str, address: str = "192.0.2.10"):
+    page = client.get("/login")
+    return client.post("/login", data={"csrf_token": csrf(page), "email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_failed_passwords_are_throttled_per_account(deployment, accounts):
+    user_id = deployment.users[1]
+    email = f"{user_id}@studio.example"
+    accounts.set_password(user_id, "correct horse battery")
+    app = throttled_app(deployment, login_failures_per_account=3)
+    client = app.test_client()
+    assert [try_password(client, email, f"guess number {i}").status_code for i in range(3)] == [401] * 3
+    refused = try_password(client, email.upper(), "correct horse battery")  # even the right one, for now
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 900
+    assert "Too many failed sign-ins" in refused.get_data(as_text=True)
+    assert try_password(app.test_client(), email, "correct horse battery", address="192.0.2.99").status_code == 429
+    other = deployment.users[2]
+    accounts.set_password(other, "another long password")
+    assert try_password(client, f"{other}@studio.example", "another long password").status_code == 303
+
+
+def test_failed_passwords_are_throttled_per_address(deployment, accounts):
+    user_id = deployment.users[0]
+    accounts.set_password(user_id, "the right password")
+    app = throttled_app(deployment, login_failures_per_address=4)
+    client = app.test_client()
+    statuses = [try_password(client, f"nobody{i}@studio.example", "whatever it is").status_code for i in range(5)]
+    assert statuses == [401] * 4 + [429]
+    assert try_password(client, f"{user_id}@studio.example", "the right password").status_code == 429
+    assert try_password(client, f"{user_id}@studio.example", "the right password",
+                        address="198.51.100.20").status_code == 303
+
+
+def change_password(client, **form):
+    page = client.get("/account/password")
+    return client.post("/account/password", data={"csrf_token": csrf(page), **form})
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_other_sessions(deployment, accounts):
+    user_id = deployment.users[0]
+    accounts.set_password(user_id, "the old password")
+    app = throttled_app(deployment)
+    here, elsewhere = app.test_client(), app.test_client()
+    sign_in(here, accounts, user_id)
+    sign_in(elsewhere, accounts, user_id)
+    new = {"password": "a brand new password", "confirm": "a brand new password"}
+    for current in ({}, {"current": "not the old one"}):
+        refused = change_password(here, **current, **new)
+        assert refused.status_code == 400 and "current password" in refused.get_data(as_text=True)
+        assert accounts.authenticate(f"{user_id}@studio.example", "the old password") == user_id
+    assert change_password(here, current="the old password", **new).status_code == 302
+    assert accounts.authenticate(f"{user_id}@studio.example", "a brand new password") == user_id
+    assert here.get("/connections").status_code == 200  # this session goes on
+    assert elsewhere.get("/connections").status_code == 302  # every other one has ended
+
+
+def test_a_first_password_needs_no_current_one(deployment, accounts, tmp_path):
+    appdb = AppDB.from_settings(Settings(_env_file=None, data_dir=tmp_path))
+    app = create_app(Settings(_env_file=None, data_dir=tmp_path), appdb)
+    appdb.create_user("newcomer", "newcomer@studio.example")
+    client = app.test_client()
+    sign_in(client, Accounts(appdb.engine), "newcomer")
+    page = client.get("/account/password").get_data(as_text=True)
+    assert 'name="current"' not in page
+    assert change_password(client, password="my first password", confirm="my first password").status_code == 302
+
+
+def test_guessing_the_current_password_is_throttled_too(deployment, accounts):
+    user_id = deployment.users[2]
+    accounts.set_password(user_id, "the real password")
+    app = throttled_app(deployment, login_failures_per_account=2)
+    client = app.test_client()
+    sign_in(client, accounts, user_id)
+    new = {"password": "a brand new password", "confirm": "a brand new password"}
+    assert [change_password(client, current=f"guess {i}", **new).status_code for i in range(3)] == [400, 400, 429]
+    assert change_password(client, current="the real password", **new).status_code == 429
+
+
+@pytest.mark.parametrize(("target", "location"), [
+    ("/\r\n//evil.example", "/connections"), ("/\t/evil.example", "/connections"), ("/\\evil.example", "/connections"),
+    ("/\\/evil.example", "/connections"), ("/ /evil.example", "/connections"),
+    ("//[", "/connections"),
+    ("/%0d%0a//evil.example", "/%0d%0a//evil.example"),  # encoded: a path on this site, harmless
+    ("/activity?before=5", "/activity?before=5")])
+def test_next_with_control_characters_or_backslashes_stays_on_the_site(app, accounts, deployment, target, location):
+    accounts.set_password(deployment.users[2], "another long password")
+    client = app.test_client()
+    assert client.get("/login", query_string={"next": target}).status_code == 200
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf_token": csrf(page), "email": f"{deployment.users[2]}@studio.example",
+                                           "password": "another long password", "next": target})
+    assert response.status_code == 303 and response.headers["Location"] == location
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("path", "form"), [
+    ("/agents/tokens", {"label": "laptop\x00"}), ("/agents/tokens/tok_\x00/revoke", {}),
+    ("/agents/secret/sec_\x00/revoke", {}), ("/activity?before=1\x00", None), ("/login/\x00", None)],
+    ids=["token label", "token id", "secret id", "query", "sign-in link"])
+def test_a_nul_anywhere_is_a_400_page_not_a_500(tmp_path, postgres_database, path, form):
+    settings = Settings(_env_file=None, data_dir=tmp_path, app_db_url=postgres_database)
+    appdb = AppDB.from_settings(settings)
+    app = create_app(settings, appdb)
+    appdb.create_user("nadia", "nadia@studio.example")
+    client = app.test_client()
+    sign_in(client, Accounts(appdb.engine), "nadia")
+    if form is None:
+        response = client.get(path)
+    else:
+        response = client.post(path, data={"csrf_token": csrf(client.get("/agents")), **form})
+    assert response.status_code == 400 and "NUL character" in response.get_data(as_text=True)
+    assert appdb.tokens("nadia") == []
+    appdb.close()
+
+
+def test_with_redis_unreachable_sign_in_works_and_stays_throttled(deployment, accounts):
+    user_id = deployment.users[1]
+    accounts.set_password(user_id, "correct horse battery")
+    app = throttled_app(deployment, redis_url="redis://127.0.0.1:1/0", login_failures_per_account=2)
+    client = app.test_client()
+    email = f"{user_id}@studio.example"
+    assert try_password(client, email, "correct horse battery").status_code == 303
+    guesser = app.test_client()
+    assert [try_password(guesser, email, "wrong wrong wrong").status_code for _ in range(3)] == [401, 401, 429]

@@ -80,6 +80,10 @@ def test_gunicorn_serves_the_app_with_its_config(serve, deployment):
         for _ in range(40):
             assert client.get("/v1/context/all.md").status_code == 200
         metrics = client.get("/metrics").text
+        chunks = iter([b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "'] + [b"x" * 65536] * 20
+                      + [b'"}}'])  # 1.25 MiB without a Content-Length: the limit must still hold
+        too_large = client.post("/mcp", content=chunks, headers={"Content-Type": "application/json"})
+        assert too_large.status_code == 413 and too_large.json()["error"]["code"] == -32600
     served = re.search(r'sylo_http_requests_total\{method="GET",route="/v1/context/<name>",status="200"\} (\S+)',
                        metrics)
     assert served and float(served.group(1)) == 40.0  # summed over every worker

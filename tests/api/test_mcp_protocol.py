@@ -181,3 +181,23 @@ def test_the_origin_check_comes_before_authentication(client):
     response = client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                            headers={"Origin": "http://attacker.example"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("params", [
+    {"name": [1]}, {"name": {"a": 1}}, {"name": None}, {"name": 7}, {},
+    {"name": "get_context_doc", "arguments": [1]}, {"name": "get_context_doc", "arguments": "kind=all"},
+], ids=["name a list", "name an object", "name null", "name a number", "no name", "arguments a list",
+        "arguments a string"])
+def test_tools_call_with_params_of_the_wrong_shape_is_invalid_params(post, params):
+    response = post({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params})
+    assert response.status_code == 200  # handshake era: errors travel with HTTP 200
+    error = response.get_json()["error"]
+    assert error["code"] == -32602 and error["message"].startswith("Invalid params")
+
+
+@pytest.mark.parametrize("raw", [b'{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"\\ud800"}}',
+                                 b"[" * 30_000 + b"]" * 30_000],
+                         ids=["lone surrogate", "nested 30,000 deep"])
+def test_json_no_route_can_take_is_a_parse_error(post, raw):
+    response = post(None, raw=raw)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == -32700

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from api import create_app
 from sandbox.webhooks import encode, sign
 from sylo.appdb import AppDB
+from sylo.commands.outbox import Outbox
 from sylo.settings import Settings
 from tests.api.conftest import NANGO_WEBHOOK_KEYS
 
@@ -226,3 +227,39 @@ def test_an_oversized_body_is_413(hooks):
     assert response.status_code == 413
     assert response.get_json()["type"] == "urn:sylo:problem:payload-too-large"
     assert history(appdb) == []
+
+
+@pytest.mark.parametrize("operation", ["creation", "override", "refresh", "deletion"])
+def test_a_webhook_never_moves_a_connection_to_another_user(hooks, operation):
+    client, appdb = hooks
+    deliver(client, auth(user="u_owner"))
+    extra = {"success": False, "error": REVOKED} if operation == "refresh" else {}
+    response = deliver(client, auth(operation, user="u_other", **extra))
+    assert response.status_code == 409
+    problem = response.get_json()
+    assert problem["type"] == "urn:sylo:problem:connection-owner-mismatch"
+    assert "u_other" in problem["detail"]
+    assert [(c.user_id, c.status) for c in appdb.connections()] == [("u_owner", "connected")]
+    assert appdb.get_user("u_other") is None and history(appdb) == [("connected", "webhook")]
+    [entry] = Outbox(appdb.engine).audit_entries("u_owner")
+    assert (entry.kind, entry.outcome, entry.source) == ("connection.refused", "refused", "nango")
+    assert "u_other" in entry.detail and "conn-1" in entry.detail
+
+
+def test_the_owner_keeps_receiving_changes_to_their_connection(hooks):
+    client, appdb = hooks
+    deliver(client, auth(user="u_owner"))
+    deliver(client, auth(user="u_other"))
+    assert deliver(client, auth("refresh", success=False, user="u_owner", error=REVOKED)).status_code == 200
+    [connection] = appdb.connections()
+    assert (connection.user_id, connection.status) == ("u_owner", "needs_reauth")
+
+
+@pytest.mark.parametrize("body", [b"[" * 30_000 + b"]" * 30_000, b'{"type": "sync", "x": "\\ud800"}'],
+                         ids=["nested 30,000 deep", "lone surrogate"])
+def test_signed_json_no_route_can_take_is_400(hooks, body):
+    client, appdb = hooks
+    response = deliver(client, body=body)
+    assert response.status_code == 400 and response.get_json()["type"] == "urn:sylo:problem:invalid-json"
+    assert history(appdb) == []
+

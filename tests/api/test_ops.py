@@ -44,3 +44,13 @@ def test_metrics_count_requests_by_route_template(client, deployment):
     assert 'sylo_http_requests_total{method="GET",route="/v1/context/<name>",status="404"}' in text
     assert "sylo_http_request_duration_seconds_bucket" in text
     assert "all.md" not in text  # route templates, never raw paths: bounded label sets
+
+
+def test_unknown_methods_and_routes_share_one_label_each(client):
+    for index in range(5):
+        client.open("/v1/context", method=f"BREW{index}")
+        client.open(f"/no/such/route/{index}", method=f"PROPFIND{index}")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "BREW" not in text and "PROPFIND" not in text and "/no/such" not in text
+    assert 'method="other",route="unmatched",status="405"' in text
+    assert 'method="other",route="unmatched",status="404"' in text

@@ -61,3 +61,17 @@ def test_an_old_database_is_upgraded_in_place(tmp_path):
     reopened.migrate()
     assert reopened.get_user("u_keep").email == "keep@example.com"
     reopened.close()
+
+
+def test_a_connection_keeps_its_owner(appdb):
+    for user_id in ("u_owner", "u_other"):
+        appdb.create_user(user_id)
+    appdb.record_connection(user_id="u_owner", integration="asana", connection_id="c1", status="connected",
+                            kind="connected", source="webhook")
+    assert appdb.connection_owner("c1", "asana") == "u_owner"
+    moved = appdb.record_connection(user_id="u_other", integration="asana", connection_id="c1", status="connected",
+                                    kind="connected", source="reconcile")
+    assert moved is None
+    assert [(c.user_id, c.status) for c in appdb.connections()] == [("u_owner", "connected")]
+    assert [e.user_id for e in appdb.events_after(0)] == ["u_owner"]
+    assert appdb.connection_owner("c2", "asana") is None

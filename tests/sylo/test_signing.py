@@ -48,7 +48,9 @@ def test_any_listed_signature_and_any_secret_verify_during_rotation():
     {**VECTOR, "webhook-timestamp": "1614265330.0"}, {**VECTOR, "webhook-timestamp": "-1"},
     {**VECTOR, "webhook-timestamp": "9" * 40}, {**VECTOR, "webhook-id": "msg.with.dots"},
     {**VECTOR, "webhook-signature": "v1"}, {**VECTOR, "webhook-signature": "v1,%%%"},
-    {**VECTOR, "webhook-signature": "v1a,abc"}, {**VECTOR, "webhook-signature": ",,,"}])
+    {**VECTOR, "webhook-signature": "v1a,abc"}, {**VECTOR, "webhook-signature": ",,,"},
+    {**VECTOR, "webhook-timestamp": "²"}, {**VECTOR, "webhook-timestamp": "١٦١٤٢٦٥٣٣٠"},
+    {**VECTOR, "webhook-timestamp": "１６１４２６５３３０"}, {**VECTOR, "webhook-id": VECTOR["webhook-id"] + "\n"}])
 def test_malformed_headers_are_refused_not_crashed(headers):
     with pytest.raises(SignatureError):
         verify(headers)
