@@ -49,6 +49,7 @@ class SandboxConfig(BaseModel):
     webhook_url: str | None = None
     n8n_auth_header: str = "X-Sylo-Auth"
     n8n_auth_value: str | None = None
+    n8n_signing_secret: str | None = None
     limits: LimitConfig = Field(default_factory=LimitConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
     nango_retry_scale: float = Field(1.0, ge=0, description="Scales Nango's server-side retry waits (tests)")
@@ -86,6 +87,9 @@ def _rules() -> Map:
         Rule("/_sandbox/limits", endpoint="admin.limits", methods=["GET", "PUT"]),
         Rule("/_sandbox/webhooks", endpoint="admin.webhooks", methods=["GET", "PUT"]),
         Rule("/_sandbox/connections/<connection_id>/break", endpoint="admin.break_connection", methods=["POST"]),
+        Rule("/_sandbox/n8n", endpoint="admin.n8n_instance", methods=["GET", "PUT"]),
+        Rule("/_sandbox/n8n/restart", endpoint="admin.n8n_restart", methods=["POST"]),
+        Rule("/_sandbox/n8n/callbacks", endpoint="admin.n8n_callbacks", methods=["GET", "POST"]),
         Rule("/_sandbox/n8n/calls", endpoint="admin.n8n_calls", methods=["GET", "DELETE"]),
         Rule("/_sandbox/n8n/workflows/<path:path>", endpoint="admin.n8n_workflow", methods=["PUT", "DELETE"]),
     ]
@@ -102,7 +106,7 @@ class Sandbox:
         self.webhooks = WebhookSender(self.config.webhook_url, self.config.webhook_key,
                                       environment=self.config.environment,
                                       backoff_scale=self.config.webhook_backoff_scale)
-        self.n8n = N8n(self.config.n8n_auth_header, self.config.n8n_auth_value)
+        self.n8n = N8n(self.config.n8n_auth_header, self.config.n8n_auth_value, self.config.n8n_signing_secret)
         self.nango = NangoControl(self)
         self.proxy = Proxy(self)
         self.admin = Admin(self)
@@ -180,3 +184,4 @@ class Sandbox:
 
     def close(self) -> None:
         self.webhooks.close()
+        self.n8n.close()
