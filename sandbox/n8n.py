@@ -127,7 +127,7 @@ class N8n:
                     "body": _parse(body), "raw_base64": base64.b64encode(body).decode(),
                     "received_at": time.time(), "status": None}
             self.calls.append(call)
-            stage = self._stage()
+            stage = call["stage"] = self._stage()
         response = _booting(stage, request) if stage else self._answer(request, path, workflow, call, body)
         call["status"] = response.status_code
         return response
