@@ -49,6 +49,13 @@ class Sylo:
         return build_service(self.settings, self.appdb, self.redis())
 
     @cached_property
+    def command_results(self):
+        """Where n8n reports the results of long-running commands."""
+        from sylo.commands import build_results
+
+        return build_results(self.settings, self.appdb)
+
+    @cached_property
     def accounts(self):
         from sylo.accounts import Accounts, SignInGuard
 

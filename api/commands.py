@@ -1,8 +1,10 @@
-"""Agents act: `GET /v1/capabilities`, `POST /v1/commands` (Standard Webhooks-signed), `GET /v1/commands/<id>`."""
+"""Agents act: `GET /v1/capabilities`, `POST /v1/commands` (Standard Webhooks-signed), `GET /v1/commands/<id>`;
+n8n reports long-running commands' results: `POST /v1/commands/<id>/result` (signed with n8n's secret)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, json, request
 
@@ -11,7 +13,9 @@ from api.bodies import BodyTooLarge, InvalidJson, parse_json, read_body
 from api.context import external_url
 from api.problems import Problem
 from sylo.commands.catalog import capabilities
-from sylo.commands.outbox import Command
+from sylo.commands.delivery import expire_overdue
+from sylo.commands.outbox import Command, now
+from sylo.commands.results import RESULT_MAX_BYTES
 from sylo.commands.service import Refused
 
 bp = Blueprint("commands", __name__)
@@ -76,22 +80,52 @@ def _problem(refused: Refused) -> Problem:
 def get_command(command_id: str) -> Response:
     """A command's status, attempts, and n8n's result or the error (the caller's own commands only)."""
     user_id = authenticate()
-    command = _service().outbox.get(command_id, user_id=user_id) if COMMAND_ID.fullmatch(command_id) else None
+    command = read_command(command_id, user_id) if COMMAND_ID.fullmatch(command_id) else None
     if command is None:
         raise Problem(404, "unknown-command", "Unknown command", f"You have no command {command_id!r}.")
     return command_response(command, status=200)
+
+
+@bp.post("/v1/commands/<command_id>/result")
+def report_result(command_id: str) -> Response:
+    """n8n reports the outcome of a command it answered 202 running for (Standard Webhooks, n8n's secret)."""
+    results = current_app.extensions["sylo"].command_results
+    try:
+        try:
+            body = read_body(RESULT_MAX_BYTES)
+        except BodyTooLarge:
+            results.too_large(request.headers.get("webhook-id"))
+        command = results.accept(command_id, body, request.headers)
+    except Refused as refused:
+        headers = {"WWW-Authenticate": 'Standard-Webhooks realm="sylo-n8n"'} if refused.status == 401 else {}
+        raise Problem(refused.status, refused.slug, _TITLES.get(refused.status, "Refused"), refused.detail,
+                      headers=headers) from None
+    return current_app.json.response({"id": command.id, "status": command.status})
+
+
+def read_command(command_id: str, user_id: str) -> Command | None:
+    """The caller's command; a running one past its result's due time is failed first."""
+    outbox = _service().outbox
+    command = outbox.get(command_id, user_id=user_id)
+    if command is not None and command.overdue(now()):
+        settings = current_app.extensions["sylo"].settings
+        expire_overdue(outbox, timedelta(minutes=settings.command_result_timeout_minutes), command.id)
+        command = outbox.get(command_id, user_id=user_id)
+    return command
 
 
 def describe(command: Command) -> dict:
     body = {"id": command.id, "action": command.action, "status": command.status, "attempts": command.attempts,
             "created_at": command.created_at.isoformat(), "updated_at": command.updated_at.isoformat(),
             "status_url": external_url("commands.get_command", command_id=command.id)}
-    if command.status == "delivered":
+    if command.result is not None:
         body["result"] = command.result
     if command.last_error:
         body["error" if command.status == "failed" else "last_error"] = command.last_error
     if command.status == "queued" and command.attempts:
         body["next_attempt_at"] = command.next_attempt_at.isoformat()
+    if command.status == "running" and command.result_due_at:
+        body["result_due_by"] = command.result_due_at.isoformat()
     return body
 
 
@@ -99,7 +133,7 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     body = describe(command)
     if replayed:
         body["replayed"] = True
-    code = status or {"delivered": 200, "failed": 502}.get(command.status, 202)
+    code = status or {"delivered": 200, "succeeded": 200, "failed": 502}.get(command.status, 202)
     if code == 502:
         body = {"type": "urn:sylo:problem:n8n-refused", "title": "Bad Gateway", "status": 502,
                 "detail": command.last_error or "n8n refused the command.", "instance": body["status_url"],
@@ -112,5 +146,5 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     return response
 
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large", 422: "Unprocessable Content",
-           429: "Too Many Requests", 503: "Service Unavailable"}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large",
+           422: "Unprocessable Content", 429: "Too Many Requests", 503: "Service Unavailable"}

@@ -18,6 +18,7 @@ from api.auth import client_address
 from api.document_store import KINDS, TITLES
 from sylo import mcp_configs
 from sylo.accounts import TooManyAttempts
+from sylo.commands import health as delivery_health
 from sylo.nango.client import NangoClient, NangoError
 from sylo.export_layout import CLIENTS
 from sylo.keyring import Keyring
@@ -362,5 +363,11 @@ def activity() -> Response:
     entries = _sylo().commands.outbox.audit_entries(g.user_id, before_id=before, limit=PAGE_SIZE + 1)
     more = len(entries) > PAGE_SIZE
     entries = entries[:PAGE_SIZE]
-    return render_template("dashboard/activity.html", entries=entries,
+    return render_template("dashboard/activity.html", entries=entries, n8n_problem=_n8n_problem(),
                            older=url_for("dashboard.activity", before=entries[-1].id) if more else None)
+
+
+def _n8n_problem() -> str | None:
+    """What is wrong with n8n, in plain words, while deliveries keep failing the same way."""
+    current = delivery_health.current(_sylo().appdb.engine)
+    return current.sentence(_sylo().settings) if current is not None and current.failing else None

@@ -29,6 +29,12 @@ class NoArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class GetCommandStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    command_id: str = Field(pattern=r"^cmd_[0-9a-f]{24}$",
+                            description="The id a command tool returned when you sent the command (cmd_...).")
+
+
 class GetContextDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal[KINDS] = Field(description="Which document: 'all' is the briefing that fits a token budget.")
@@ -146,6 +152,15 @@ def get_context_doc(context: UserContext, arguments: GetContextDoc) -> types.Cal
                                 is_error=False)
 
 
+def get_command_status(context: UserContext, arguments: GetCommandStatus) -> types.CallToolResult:
+    from api.commands import describe, read_command
+
+    command = read_command(arguments.command_id, context.user_id)
+    if command is None:
+        return text_result(f"You have no command {arguments.command_id}.", is_error=True)
+    return text_result(describe(command))
+
+
 READ_TOOLS = [
     Tool("list_context_docs", "List context documents",
          "List the studio context documents available to you (projects, communications, tasks, financials and "
@@ -153,6 +168,10 @@ READ_TOOLS = [
     Tool("get_context_doc", "Read a context document",
          "Read one context document. Start with kind 'all' (a briefing, most important first); use json for "
          "exact fields such as financials.overdue_invoices or tasks.overdue.", GetContextDoc, get_context_doc),
+    Tool("get_command_status", "Check a command",
+         "Read where a command you sent stands: queued, delivering, delivered (with the workflow's result), "
+         "running (a long job such as a video; check again later), succeeded (with its result) or failed (with "
+         "the reason).", GetCommandStatus, get_command_status),
 ]
 
 

@@ -159,9 +159,32 @@ PATHS = {
                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
                       "401": UNAUTHORIZED,
                       "404": problem("No such command for the caller.")}}},
+    "/v1/commands/{command_id}/result": {"post": {
+        "summary": "n8n reports the result of a long-running command", "operationId": "reportCommandResult",
+        "description": "For a command whose workflow answered `202 {\"status\": \"running\"}`. Signed with "
+                       "SYLO_N8N_SIGNING_SECRET per Standard Webhooks; each webhook-id is accepted once. `id` and "
+                       "`user_id`, when given, must be the command's.",
+        "parameters": [
+            {"name": "command_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "webhook-id", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "webhook-timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": "webhook-signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/CommandResult"}}}},
+        "responses": {
+            "200": {"description": "The command is settled.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["id", "status"],
+                "properties": {"id": {"type": "string"}, "status": {"enum": ["succeeded", "failed"]}}}}}},
+            "401": problem("Missing, malformed or non-matching signature, or a stale timestamp.",
+                           {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+            "404": problem("No such command."),
+            "409": problem("A replayed report, a command already finished, or a report naming another command."),
+            "413": problem("Body larger than 256 KiB."),
+            "422": problem("Not a result object."),
+            "503": problem("SYLO_N8N_SIGNING_SECRET is unset: results cannot be verified.")}}},
     "/healthz": {"get": {
         "summary": "Health of the export folder, the app DB and Redis", "operationId": "healthz",
-        "responses": {"200": {"description": "Everything answers.",
+        "responses": {"200": {"description": "Everything answers (`degraded`: n8n keeps failing the same way).",
                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
                       "503": {"description": "A check failed; `checks` says which.",
                               "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
@@ -204,16 +227,24 @@ SCHEMAS = {
                   "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}}}}},
     "Command": {"type": "object", "required": ["id", "action", "status", "attempts", "status_url"], "properties": {
         "id": {"type": "string"}, "action": {"type": "string"},
-        "status": {"enum": ["queued", "delivering", "delivered", "failed"]}, "attempts": {"type": "integer"},
+        "status": {"enum": ["queued", "delivering", "delivered", "running", "succeeded", "failed",
+                            "awaiting_approval", "declined", "expired"]},
+        "attempts": {"type": "integer"},
         "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "status_url": {"type": "string"},
         "result": {}, "error": {"type": "string"}, "last_error": {"type": "string"},
-        "next_attempt_at": {"type": "string"}, "replayed": {"type": "boolean"}}},
+        "next_attempt_at": {"type": "string"}, "result_due_by": {"type": "string"}, "replayed": {"type": "boolean"}}},
+    "CommandResult": {"type": "object", "additionalProperties": False, "properties": {
+        "id": {"type": "string"}, "user_id": {"type": "string"}, "status": {"enum": ["succeeded", "failed"]},
+        "result": {}, "error": {"type": "string"}},
+        "anyOf": [{"required": ["status"]}, {"required": ["error"]}]},
     "Health": {"type": "object", "required": ["status", "checks"], "properties": {
-        "status": {"enum": ["ok", "failing"]}, "version": {"type": "string"},
+        "status": {"enum": ["ok", "degraded", "failing"]}, "version": {"type": "string"},
         "checks": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["status"],
-            "properties": {"status": {"enum": ["ok", "failing"]}, "ms": {"type": "number"},
-                           "error": {"type": "string"}}}}}},
+            "properties": {"status": {"enum": ["ok", "failing", "unknown"]}, "ms": {"type": "number"},
+                           "error": {"type": "string"}, "cause": {"type": "string"}, "since": {"type": "string"},
+                           "failures": {"type": "integer"}, "last_delivered_at": {"type": ["string", "null"]},
+                           "detail": {"type": "string"}}}}}},
     "NangoWebhook": NANGO_WEBHOOK,
     "NangoWebhookReceipt": {"type": "object", "required": ["outcome", "reason"], "properties": {
         "outcome": {"enum": ["recorded", "unchanged", "duplicate", "ignored"]}, "reason": {"type": "string"},

@@ -13,7 +13,10 @@ import time
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
+from prometheus_client.core import CounterMetricFamily
 from sqlalchemy import text
+
+from sylo.commands import health as delivery_health
 
 bp = Blueprint("ops", __name__)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -27,14 +30,20 @@ LATENCY = Histogram("sylo_http_request_duration_seconds", "Time to answer, by ro
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Check the export folder, the app DB and Redis (when configured); 503 if any fails."""
+    """Check the export folder, the app DB and Redis (when configured); 503 if any fails. n8n (when
+    configured) failing again and again makes the status `degraded`, still 200: documents and MCP
+    reads are served and commands wait in the outbox."""
     sylo = current_app.extensions["sylo"]
     checks = {"export_dir": _check(lambda: _export_readable(sylo.settings.exports)),
               "app_db": _check(lambda: _app_db_answers(sylo.appdb))}
     if sylo.settings.redis_url:
         checks["redis"] = _check(lambda: sylo.redis().ping())
     healthy = all(check["status"] == "ok" for check in checks.values())
-    body = {"status": "ok" if healthy else "failing", "version": sylo.version, "checks": checks}
+    if sylo.settings.n8n_url or sylo.settings.n8n_routes:
+        checks["n8n"] = _n8n_check(sylo)
+    degraded = healthy and checks.get("n8n", {}).get("status", "ok") != "ok"
+    body = {"status": "degraded" if degraded else "ok" if healthy else "failing", "version": sylo.version,
+            "checks": checks}
     response = current_app.json.response(body)
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
@@ -43,14 +52,33 @@ def healthz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text exposition of request counts and latencies."""
+    """Prometheus text exposition of request counts and latencies, and of deliveries to n8n."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         data = generate_latest(registry)
     else:
         data = generate_latest()
-    return Response(data, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+    deliveries = CollectorRegistry()
+    deliveries.register(DeliveryCollector(current_app.extensions["sylo"].appdb.engine))
+    return Response(data + generate_latest(deliveries), content_type=CONTENT_TYPE_LATEST,
+                    headers={"Cache-Control": "no-store"})
+
+
+class DeliveryCollector:
+    """Delivery attempts to n8n by outcome and cause, read from the app DB: the worker processes that
+    deliver have no /metrics of their own, and the counts survive restarts."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def collect(self):
+        family = CounterMetricFamily("sylo_command_deliveries", "Delivery attempts to n8n by outcome "
+                                     "(delivered, running, retry, failed) and cause (ok or why it failed).",
+                                     labels=["outcome", "cause"])
+        for outcome, cause, count in delivery_health.counts(self.engine):
+            family.add_metric([outcome, cause], count)
+        yield family
 
 
 def instrument(app: Flask) -> None:
@@ -84,6 +112,17 @@ def _check(probe) -> dict:
     except Exception as error:  # a health check reports failures, it does not raise them
         return {"status": "failing", "error": type(error).__name__ + ": " + _first_line(error)}
     return {"status": "ok", "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _n8n_check(sylo) -> dict:
+    """Repeated failures of one kind (auth, misconfiguration, unreachable...) in plain words."""
+    try:
+        current = delivery_health.current(sylo.appdb.engine)
+    except Exception as error:  # the app DB check reports that
+        return {"status": "unknown", "error": type(error).__name__}
+    if current is None:
+        return {"status": "ok", "detail": "nothing delivered yet"}
+    return current.check(sylo.settings)
 
 
 def _export_readable(path) -> None:

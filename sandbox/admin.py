@@ -14,7 +14,7 @@ from sandbox.changes import apply_batch
 from sandbox.faults import FaultConfig
 from sandbox.http import json_response
 from sandbox.limits import LimitConfig
-from sandbox.n8n import Workflow
+from sandbox.n8n import Instance, Restart, Workflow
 from sylo.services import SERVICES
 
 if TYPE_CHECKING:
@@ -138,6 +138,25 @@ class Admin:
         if request.method == "DELETE":
             self.state.n8n.clear()
         return json_response({"calls": self.state.n8n.snapshot()})
+
+    def n8n_instance(self, request: Request) -> Response:
+        if request.method == "PUT":
+            parsed = _parse(request, Instance)
+            if isinstance(parsed, Response):
+                return parsed
+            self.sandbox.n8n.configure_instance(parsed)
+        return json_response(self.sandbox.n8n.state())
+
+    def n8n_restart(self, request: Request) -> Response:
+        parsed = _parse(request, Restart)
+        if isinstance(parsed, Response):
+            return parsed
+        self.sandbox.n8n.restart(parsed)
+        return json_response(self.sandbox.n8n.state())
+
+    def n8n_callbacks(self, request: Request) -> Response:
+        released = self.sandbox.n8n.release() if request.method == "POST" else []
+        return json_response({"released": released, "callbacks": self.sandbox.n8n.callback_log()})
 
     def n8n_workflow(self, request: Request, path: str) -> Response:
         if request.method == "DELETE":

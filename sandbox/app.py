@@ -49,6 +49,9 @@ def _rules() -> Map:
         Rule("/_sandbox/limits", endpoint="admin.limits", methods=["GET", "PUT"]),
         Rule("/_sandbox/webhooks", endpoint="admin.webhooks", methods=["GET", "PUT"]),
         Rule("/_sandbox/connections/<connection_id>/break", endpoint="admin.break_connection", methods=["POST"]),
+        Rule("/_sandbox/n8n", endpoint="admin.n8n_instance", methods=["GET", "PUT"]),
+        Rule("/_sandbox/n8n/restart", endpoint="admin.n8n_restart", methods=["POST"]),
+        Rule("/_sandbox/n8n/callbacks", endpoint="admin.n8n_callbacks", methods=["GET", "POST"]),
         Rule("/_sandbox/n8n/calls", endpoint="admin.n8n_calls", methods=["GET", "DELETE"]),
         Rule("/_sandbox/n8n/workflows/<path:path>", endpoint="admin.n8n_workflow", methods=["PUT", "DELETE"]),
     ]

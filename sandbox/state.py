@@ -36,6 +36,7 @@ class SandboxConfig(BaseModel):
     webhook_url: str | None = None
     n8n_auth_header: str = "X-Sylo-Auth"
     n8n_auth_value: str | None = None
+    n8n_signing_secret: str | None = None
     limits: LimitConfig = Field(default_factory=LimitConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
     nango_retry_scale: float = Field(1.0, ge=0, description="Scales Nango's server-side retry waits (tests)")
@@ -55,7 +56,7 @@ class SandboxState:
         self.webhooks = WebhookSender(self.config.webhook_url, self.config.webhook_key,
                                       environment=self.config.environment,
                                       backoff_scale=self.config.webhook_backoff_scale)
-        self.n8n = N8n(self.config.n8n_auth_header, self.config.n8n_auth_value)
+        self.n8n = N8n(self.config.n8n_auth_header, self.config.n8n_auth_value, self.config.n8n_signing_secret)
         for user_id in self.world.initial_user_ids(self.config.users):
             self.add_user(user_id)
 
@@ -76,5 +77,6 @@ class SandboxState:
                                         connection_config(integration, user), from_session=from_session)
 
     def close(self) -> None:
-        """Stop the webhook sender's thread."""
+        """Stop the webhook sender's and n8n's threads."""
         self.webhooks.close()
+        self.n8n.close()

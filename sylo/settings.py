@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     command_max_age_hours: float = Field(
         24.0, gt=0, description="How long a command is retried (5xx, timeouts, n8n down) before it is failed."
     )
+    n8n_setup_retry_minutes: float = Field(
+        15.0, gt=0, description="How long a command is retried while n8n answers that it is not set up for it "
+                                "(starting, webhook not registered, credential missing or rejected)."
+    )
+    command_result_timeout_minutes: float = Field(
+        60.0, gt=0, description="How long a command may stay running (n8n answered 202) before it fails for want of a result."
+    )
     command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
     command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
     worker_concurrency: int = Field(8, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")

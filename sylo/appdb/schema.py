@@ -71,7 +71,8 @@ commands = Table(
     Column("action", String(100), nullable=False),
     Column("params", Text, nullable=False),  # validated, re-serialised JSON: what is forwarded
     Column("source", String(20), nullable=False),  # http | mcp
-    Column("status", String(20), nullable=False),  # queued | delivering | delivered | failed
+    # queued | delivering | delivered | running | succeeded | failed (awaiting_approval, declined, expired: to come)
+    Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("lease_until", DateTime(timezone=True)),  # a claimed delivery; past it, another worker may retry
@@ -81,9 +82,38 @@ commands = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("failure_cause", String(30)),  # why the last attempt failed: not_registered, auth, unreachable, ...
+    Column("failing_since", DateTime(timezone=True)),  # when this run of failures of that class began
+    Column("result_due_at", DateTime(timezone=True)),  # running: when it fails if n8n has not reported
     UniqueConstraint("user_id", "message_id", name="uq_commands_user_message"),
     Index("ix_commands_due", "status", "next_attempt_at"),
     Index("ix_commands_user_created", "user_id", "created_at"),
+)
+
+command_results = Table(
+    "command_results", metadata,  # n8n's signed result reports, by webhook-id: each is accepted once
+    Column("message_id", String(255), primary_key=True),
+    Column("command_id", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+delivery_health = Table(
+    "delivery_health", metadata,  # the current run of n8n's answers: ok, or failures of one cause
+    Column("target", String(50), primary_key=True),  # "n8n"
+    Column("cause", String(30), nullable=False),  # ok | not_registered | auth | no_credential | unreachable | ...
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_reason", Text),
+    Column("last_ok_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+delivery_counts = Table(
+    "delivery_counts", metadata,  # every delivery attempt, by outcome and cause, for /metrics
+    Column("outcome", String(20), primary_key=True),  # delivered | running | retry | failed
+    Column("cause", String(30), primary_key=True),
+    Column("count", Integer, nullable=False),
 )
 
 audit_log = Table(

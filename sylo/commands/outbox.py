@@ -1,10 +1,17 @@
 """The outbox: a command and its audit entry are committed before anything is forwarded.
 
-Delivery claims a command by leasing it (`status = delivering`, `lease_until`); a worker that
-dies mid-delivery leaves a lease that expires, and another picks the command up again. The claim
-re-checks the status in the UPDATE's own WHERE, so two workers never hold the same command, on
-SQLite (one writer) or Postgres (row locks re-evaluate the condition). Each outcome is one
-transaction: the command's new state and its audit entry together.
+Delivery claims a command by leasing it (`status = delivering`, `lease_until`); the worker keeps
+the lease alive while the delivery is in flight, and one that dies mid-delivery leaves a lease
+that expires, so another picks the command up again. The claim re-checks the status in the
+UPDATE's own WHERE, so two workers never hold the same command, on SQLite (one writer) or
+Postgres (row locks re-evaluate the condition). Each outcome is one transaction: the command's new
+state, its audit entry and the delivery's health record together; it applies only while the
+command is still the claim this delivery made (same status, same attempt), so a late answer never
+overwrites a result n8n reported meanwhile.
+
+Statuses: queued → delivering → delivered (n8n answered), or running (n8n answered 202: the result
+comes later through `report_result`) → succeeded | failed; failed also when n8n refuses, when
+retries run out, or when a running command's result is overdue.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sylo.appdb.schema import audit_log, commands
+from sylo.appdb.schema import audit_log, command_results, commands
+from sylo.commands import health
 
 PENDING = ("queued", "delivering")
+OPEN = ("queued", "delivering", "running")  # a result n8n reports may still settle these
+FINISHED = ("delivered", "succeeded", "failed")
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,9 @@ class Command:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    failure_cause: str | None = None
+    failing_since: datetime | None = None
+    result_due_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row) -> "Command":
@@ -47,7 +60,12 @@ class Command:
         return cls(m["id"], m["user_id"], m["message_id"], m["action"], json.loads(m["params"]), m["source"],
                    m["status"], m["attempts"], _aware(m["next_attempt_at"]), m["last_error"], m["response_status"],
                    json.loads(m["result"]) if m["result"] is not None else None, _aware(m["created_at"]),
-                   _aware(m["updated_at"]), _aware(m["finished_at"]))
+                   _aware(m["updated_at"]), _aware(m["finished_at"]), m["failure_cause"], _aware(m["failing_since"]),
+                   _aware(m["result_due_at"]))
+
+    def overdue(self, at: datetime) -> bool:
+        """Running past the time its result was due."""
+        return self.status == "running" and self.result_due_at is not None and self.result_due_at < at
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,14 @@ class AuditEntry:
     created_at: datetime
 
 
+class ResultReplayed(Exception):
+    """This webhook-id already carried a result."""
+
+
+class CommandFinished(Exception):
+    """The command already has its outcome."""
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -75,6 +101,8 @@ def new_command_id() -> str:
 class Outbox:
     def __init__(self, engine: Engine):
         self.engine = engine
+
+    # -- taking commands in ------------------------------------------------------------------------
 
     def accept(self, *, user_id: str, message_id: str, action: str, params: dict, source: str) -> tuple[Command, bool]:
         """Store a new command with its audit entry; a repeated message id returns the original (True)."""
@@ -104,6 +132,8 @@ class Outbox:
             conn.execute(insert(audit_log).values(**_audit(user_id, kind, outcome, command_id, action, message_id,
                                                            source, detail, now())))
 
+    # -- reading -----------------------------------------------------------------------------------
+
     def get(self, command_id: str, user_id: str | None = None) -> Command | None:
         query = select(commands).where(commands.c.id == command_id)
         if user_id is not None:
@@ -117,48 +147,6 @@ class Outbox:
             row = conn.execute(select(commands).where(commands.c.user_id == user_id,
                                                       commands.c.message_id == message_id)).first()
         return Command.from_row(row) if row else None
-
-    def claim(self, limit: int, lease: timedelta, command_id: str | None = None) -> list[Command]:
-        """Lease up to `limit` due commands (or the one named) for delivery."""
-        at = now()
-        claimable = or_(and_(commands.c.status == "queued", commands.c.next_attempt_at <= at),
-                        and_(commands.c.status == "delivering", commands.c.lease_until < at))
-        due = select(commands.c.id).where(claimable)
-        due = due.where(commands.c.id == command_id) if command_id else \
-            due.order_by(commands.c.next_attempt_at).limit(limit)
-        statement = (update(commands).where(commands.c.id.in_(due.scalar_subquery()), claimable)
-                     .values(status="delivering", lease_until=at + lease, attempts=commands.c.attempts + 1,
-                             updated_at=at)
-                     .returning(*commands.c))
-        with self.engine.begin() as conn:
-            return [Command.from_row(row) for row in conn.execute(statement)]
-
-    def delivered(self, command: Command, status_code: int, result: Any) -> None:
-        self._finish(command, "delivered", "command.delivered", "ok", status_code, result=result)
-
-    def failed(self, command: Command, reason: str, status_code: int | None = None) -> None:
-        self._finish(command, "failed", "command.failed", "failed", status_code, error=reason)
-
-    def retry_later(self, command: Command, reason: str, at: datetime, status_code: int | None = None) -> None:
-        stamp = now()
-        with self.engine.begin() as conn:
-            conn.execute(update(commands).where(commands.c.id == command.id, commands.c.status == "delivering")
-                         .values(status="queued", next_attempt_at=at, lease_until=None, last_error=reason,
-                                 response_status=status_code, updated_at=stamp))
-            conn.execute(insert(audit_log).values(**_audit(command.user_id, "command.retry", "retry", command.id,
-                                                           command.action, command.message_id, command.source,
-                                                           f"attempt {command.attempts}: {reason}", stamp)))
-
-    def _finish(self, command: Command, status: str, kind: str, outcome: str, status_code: int | None, *,
-                result: Any = None, error: str | None = None) -> None:
-        stamp = now()
-        with self.engine.begin() as conn:
-            conn.execute(update(commands).where(commands.c.id == command.id, commands.c.status == "delivering")
-                         .values(status=status, lease_until=None, response_status=status_code, last_error=error,
-                                 result=json.dumps(result, default=str) if result is not None else None,
-                                 updated_at=stamp, finished_at=stamp))
-            conn.execute(insert(audit_log).values(**_audit(command.user_id, kind, outcome, command.id, command.action,
-                                                           command.message_id, command.source, error, stamp)))
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -176,6 +164,121 @@ class Outbox:
         query = select(audit_log).where(audit_log.c.outcome == "refused").order_by(audit_log.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [AuditEntry(*row[:9], _aware(row[9])) for row in conn.execute(query)]
+
+    # -- delivering --------------------------------------------------------------------------------
+
+    def claim(self, limit: int, lease: timedelta, command_id: str | None = None) -> list[Command]:
+        """Lease up to `limit` due commands (or the one named) for delivery."""
+        at = now()
+        claimable = or_(and_(commands.c.status == "queued", commands.c.next_attempt_at <= at),
+                        and_(commands.c.status == "delivering", commands.c.lease_until < at))
+        due = select(commands.c.id).where(claimable)
+        due = due.where(commands.c.id == command_id) if command_id else \
+            due.order_by(commands.c.next_attempt_at).limit(limit)
+        statement = (update(commands).where(commands.c.id.in_(due.scalar_subquery()), claimable)
+                     .values(status="delivering", lease_until=at + lease, attempts=commands.c.attempts + 1,
+                             updated_at=at)
+                     .returning(*commands.c))
+        with self.engine.begin() as conn:
+            return [Command.from_row(row) for row in conn.execute(statement)]
+
+    def extend_leases(self, command_ids: list[str], lease: timedelta) -> int:
+        """Push the leases of deliveries still in flight `lease` into the future; how many were extended."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(commands).where(commands.c.id.in_(command_ids),
+                                                       commands.c.status == "delivering")
+                                .values(lease_until=now() + lease)).rowcount
+
+    def delivered(self, command: Command, status_code: int, result: Any) -> bool:
+        return self._transition(command, "command.delivered", "ok", "delivered", "ok", status_code,
+                                status="delivered", result=_json(result), last_error=None, finished=True)
+
+    def running(self, command: Command, status_code: int, result: Any, due_at: datetime) -> bool:
+        """n8n took the command and will report its result later (it answered 202 running)."""
+        return self._transition(command, "command.running", "ok", "running", "ok", status_code,
+                                status="running", result=_json(result), last_error=None, result_due_at=due_at,
+                                detail=f"n8n is working on it; result due by {due_at.isoformat(timespec='seconds')}")
+
+    def failed(self, command: Command, reason: str, status_code: int | None = None, cause: str = "rejected") -> bool:
+        return self._transition(command, "command.failed", "failed", "failed", cause, status_code,
+                                status="failed", last_error=reason, failure_cause=cause, finished=True, detail=reason)
+
+    def retry_later(self, command: Command, reason: str, at: datetime, status_code: int | None = None,
+                    cause: str = "server_error", failing_since: datetime | None = None) -> bool:
+        return self._transition(command, "command.retry", "retry", "retry", cause, status_code,
+                                status="queued", next_attempt_at=at, last_error=reason, failure_cause=cause,
+                                failing_since=failing_since or now(), detail=f"attempt {command.attempts}: {reason}")
+
+    def _transition(self, command: Command, kind: str, outcome: str, delivery: str, cause: str,
+                    status_code: int | None, *, finished: bool = False, detail: str | None = None, **values) -> bool:
+        """Record one delivery's outcome if the command is still this delivery's claim; True when it was."""
+        stamp = now()
+        values.update(lease_until=None, response_status=status_code, updated_at=stamp)
+        if finished:
+            values["finished_at"] = stamp
+        with self.engine.begin() as conn:
+            applied = conn.execute(update(commands).where(commands.c.id == command.id,
+                                                          commands.c.status == "delivering",
+                                                          commands.c.attempts == command.attempts)
+                                   .values(**values)).rowcount == 1
+            if applied:
+                conn.execute(insert(audit_log).values(**_audit(command.user_id, kind, outcome, command.id,
+                                                               command.action, command.message_id, command.source,
+                                                               detail, stamp)))
+            health.record(conn, outcome=delivery, cause=cause, status=status_code,
+                          reason=values.get("last_error"), at=stamp)
+        return applied
+
+    # -- results reported later --------------------------------------------------------------------
+
+    def report_result(self, command: Command, message_id: str, status: str, result: Any,
+                      error: str | None) -> Command:
+        """Settle an open command with the result n8n reported; each report's webhook-id counts once.
+
+        Raises ResultReplayed or CommandFinished (nothing is written then)."""
+        stamp = now()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(command_results).values(message_id=message_id, command_id=command.id,
+                                                            received_at=stamp))
+                row = conn.execute(update(commands).where(commands.c.id == command.id, commands.c.status.in_(OPEN))
+                                   .values(status=status, result=_json(result), last_error=error, lease_until=None,
+                                           result_due_at=None, updated_at=stamp, finished_at=stamp)
+                                   .returning(*commands.c)).first()
+                if row is None:
+                    raise CommandFinished(command.status)
+                conn.execute(insert(audit_log).values(**_audit(
+                    command.user_id, f"command.{status}", "ok" if status == "succeeded" else "failed", command.id,
+                    command.action, command.message_id, command.source, error or "n8n reported the result", stamp)))
+        except IntegrityError:
+            raise ResultReplayed(message_id) from None
+        return Command.from_row(row)
+
+    def expire_running(self, reason: str, command_id: str | None = None) -> list[Command]:
+        """Fail every running command (or the one named) whose result is overdue."""
+        stamp = now()
+        overdue = and_(commands.c.status == "running", commands.c.result_due_at < stamp)
+        if command_id is not None:
+            overdue = and_(overdue, commands.c.id == command_id)
+        with self.engine.begin() as conn:
+            expired = [Command.from_row(row) for row in conn.execute(
+                update(commands).where(overdue).values(status="failed", last_error=reason, result_due_at=None,
+                                                       updated_at=stamp, finished_at=stamp)
+                .returning(*commands.c))]
+            for command in expired:
+                conn.execute(insert(audit_log).values(**_audit(command.user_id, "command.failed", "failed", command.id,
+                                                               command.action, command.message_id, command.source,
+                                                               reason, stamp)))
+        return expired
+
+    def forget_results(self, before: datetime) -> int:
+        """Drop result webhook-ids older than any timestamp the signature check still accepts."""
+        with self.engine.begin() as conn:
+            return conn.execute(delete(command_results).where(command_results.c.received_at < before)).rowcount
+
+
+def _json(value: Any) -> str | None:
+    return json.dumps(value, default=str) if value is not None else None
 
 
 def _audit(user_id, kind, outcome, command_id, action, message_id, source, detail, at) -> dict:

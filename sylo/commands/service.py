@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -25,7 +24,7 @@ from sqlalchemy import select
 from sylo.appdb.schema import signing_secrets
 from sylo.commands import signing
 from sylo.commands.catalog import CATALOG
-from sylo.commands.delivery import Forwarder, settle
+from sylo.commands.delivery import Deliverer
 from sylo.commands.outbox import Command, Outbox, now
 from sylo.export_layout import USER_ID
 from sylo.throttle import Breaker, Throttle, Unavailable
@@ -132,13 +131,12 @@ class RateLimiter:
 
 class CommandService:
     def __init__(self, outbox: Outbox, secrets: SecretCache, limiter: RateLimiter, replay: ReplayGuard,
-                 forwarder: Forwarder | None, *, wait_seconds: float, max_age: timedelta, lease: timedelta,
-                 failures: Throttle | None = None):
+                 deliverer: Deliverer | None, *, wait_seconds: float, failures: Throttle | None = None):
         self.outbox, self.secrets, self.limiter, self.replay = outbox, secrets, limiter, replay
         # Refusals before a signature verifies, per client address: fail open to a local count.
         self.failures = failures or Throttle.per_minute("signature-failures", 20)
-        self.forwarder, self.wait_seconds, self.max_age, self.lease = forwarder, wait_seconds, max_age, lease
-        self.pool = ThreadPoolExecutor(16, thread_name_prefix="deliver") if forwarder and wait_seconds > 0 else None
+        self.deliverer, self.wait_seconds = deliverer, wait_seconds
+        self.pool = ThreadPoolExecutor(16, thread_name_prefix="deliver") if deliverer and wait_seconds > 0 else None
 
     # -- signed HTTP commands ------------------------------------------------------------------
 
@@ -233,11 +231,10 @@ class CommandService:
         return action.name, json.loads(params.model_dump_json(exclude_none=True))
 
     def _deliver_within_wait(self, command: Command) -> Command:
-        claimed = self.outbox.claim(1, self.lease, command_id=command.id)
+        claimed = self.outbox.claim(1, self.deliverer.policy.lease, command_id=command.id)
         if not claimed:
             return command
-        future = self.pool.submit(lambda: settle(self.outbox, claimed[0], self.forwarder.send(claimed[0]),
-                                                 self.max_age))
+        future = self.pool.submit(self.deliverer.deliver, claimed[0])
         try:
             future.result(timeout=self.wait_seconds)
         except FutureTimeout:

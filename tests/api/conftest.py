@@ -27,6 +27,7 @@ from sylo.settings import Settings
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 NANGO_WEBHOOK_KEYS = ("whk-newest-0b6f", "whk-previous-91c2")  # newest first, as after a rotation
+N8N_SIGNING_SECRET = "whsec_" + "bjhuLXJlc3VsdHMtc2lnbmluZy1zZWNyZXQtMDEyMzQ1"  # n8n's results are signed with it
 
 
 @dataclass
@@ -53,7 +54,8 @@ def deployment(tmp_path_factory) -> Deployment:
     publish(warehouse, Exporter(ExportLayout(root / "exports")), exported, as_of=NOW,
             settings=PublishSettings("http://testserver"))
     warehouse.close()
-    settings = Settings(data_dir=root, _env_file=None, nango_webhook_keys=[SecretStr(k) for k in NANGO_WEBHOOK_KEYS])
+    settings = Settings(data_dir=root, _env_file=None, nango_webhook_keys=[SecretStr(k) for k in NANGO_WEBHOOK_KEYS],
+                        n8n_signing_secret=SecretStr(N8N_SIGNING_SECRET))
     appdb = AppDB.from_settings(settings)
     appdb.migrate()
     tokens = {}

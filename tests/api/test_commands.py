@@ -189,13 +189,13 @@ def test_rotation_keeps_the_old_secret_valid_through_the_grace_period(studio):
     assert response.status_code == 200
 
 
-def test_n8n_4xx_fails_the_command_without_retrying(studio):
+def test_an_inactive_workflow_is_retried_not_failed_at_once(studio):
+    # n8n answers 404 "not registered" while it starts, too (issue 13.1); test_command_outcomes has the rest.
     studio.sandbox.admin.delete("/n8n/workflows/sylo-commands")
     response = studio.send("alice", TASK)
-    assert response.status_code == 502
-    problem = response.get_json()
-    assert problem["command"]["status"] == "failed" and "not registered" in problem["detail"]
-    assert build_worker(studio.settings, studio.appdb).drain_once() == 0
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued" and "is not registered" in body["last_error"]
     assert len(studio.n8n_calls()) == 1
 
 

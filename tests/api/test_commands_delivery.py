@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -160,6 +161,22 @@ def test_random_5xx_are_retried_until_each_command_is_delivered_exactly_once(mak
     assert failed and len(calls) == 40 + sum(failed.values()) > 40
     for command_id in ids:  # every failure was followed by exactly one more attempt, and the last one worked
         assert outbox.get(command_id).attempts == failed[command_id] + 1
+
+
+def test_two_workers_send_each_command_once_when_n8n_is_slower_than_a_lease(make_sandbox, tmp_path):
+    """Issue 14.9: a worker that claimed more than it was sending let leases lapse on commands still
+    waiting their turn, and the other worker sent them too. Here every delivery outlasts the lease
+    (4 s against 3 s), so only leases kept alive while in flight keep the second worker off them."""
+    studio = make_studio(make_sandbox, tmp_path, command_wait_seconds=0, worker_concurrency=2)
+    studio.sandbox.admin.put("/n8n/workflows/sylo-commands", json={"delay_seconds": 4})
+    ids = accept(studio, 8)
+    outbox = Outbox(studio.appdb.engine)
+    workers = [build_worker(studio.settings, studio.appdb, lease=timedelta(seconds=3), poll_seconds=0.05)
+               for _ in range(2)]
+    with running(workers[0]), running(workers[1]):
+        assert wait_settled(outbox, 120) == {"delivered": 8}
+    assert Counter(c["body"]["id"] for c in studio.n8n_calls()) == Counter(ids)  # each reached n8n once
+    assert {outbox.get(command_id).attempts for command_id in ids} == {1}
 
 
 def signed(secret: str, body: bytes, message_id: str | None = None) -> dict[str, str]:

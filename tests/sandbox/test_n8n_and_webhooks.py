@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 WEBHOOK_KEY = str(uuid.uuid4())
 NOT_AUTHORISED = "Authorization data is wrong!"
@@ -272,3 +276,83 @@ def test_unregistered_workflow_answers_404_again(n8n):
     assert post(n8n, "temporary").status_code == 200
     n8n.admin.delete("/n8n/workflows/temporary")
     assert post(n8n, "temporary").status_code == 404
+
+
+def test_header_auth_refusals_are_plain_text_with_a_basic_challenge(guarded):
+    response = post(guarded, "sylo-commands", **{"X-Sylo-Auth": "wrong"})
+    assert (response.status_code, response.text) == (403, NOT_AUTHORISED)
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="Webhook"'
+    assert "json" not in response.headers.get("Content-Type", "")
+
+
+def test_a_missing_credential_is_n8ns_500(guarded):
+    guarded.admin.put("/n8n/workflows/sylo-commands", json={"credential": "missing"})
+    response = post(guarded, "sylo-commands", **{"X-Sylo-Auth": "s3cret-value"})
+    assert (response.status_code, response.text) == (500, "No authentication data defined on node!")
+
+
+def test_a_restart_answers_as_n8n_boots_then_runs_the_workflow(make_sandbox):
+    running = make_sandbox(users=0)
+    plan = {"starting_up": {"calls": 1}, "html_404": {"calls": 2}, "not_registered": {"calls": 2}}
+    assert running.admin.post("/n8n/restart", json=plan).status_code == 200
+    answers = [post(running, "sylo-commands") for _ in range(6)]
+    assert [a.status_code for a in answers] == [200, 404, 404, 404, 404, 200]
+    assert answers[0].text == "n8n is starting up. Please wait"  # a 2xx that is not the workflow's answer
+    assert answers[1].headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<pre>Cannot POST /webhook/sylo-commands</pre>" in answers[1].text
+    not_registered = answers[3].json()
+    assert not_registered["message"] == 'The requested webhook "POST sylo-commands" is not registered.'
+    assert not_registered["hint"].startswith("The workflow must be active")
+    assert answers[5].json()["ok"] is True
+    calls = running.admin.get("/n8n/calls").json()["calls"]
+    assert [c["status"] for c in calls] == [a.status_code for a in answers]
+
+
+def test_a_restart_stage_can_last_a_while(make_sandbox):
+    running = make_sandbox(users=0)
+    running.admin.post("/n8n/restart", json={"html_404": {"calls": 0, "seconds": 0.3},
+                                             "not_registered": {"calls": 0}})
+    first = post(running, "sylo-commands")
+    assert first.status_code == 404
+    time.sleep(0.4)  # the stage's own clock, not a race: it ends only after its seconds
+    assert post(running, "sylo-commands").status_code == 200
+
+
+SIGNING_SECRET = "whsec_" + base64.b64encode(b"n8n-and-sylo-share-this-secret-32").decode()
+
+
+def signed_post(running, path: str, raw: bytes, secret: str = SIGNING_SECRET) -> httpx.Response:
+    message_id, at = "cmd_" + uuid.uuid4().hex[:24], datetime.now(timezone.utc)
+    headers = {"webhook-id": message_id, "webhook-timestamp": str(int(at.timestamp())),
+               "webhook-signature": Webhook(secret).sign(message_id, at, raw.decode()),
+               "Content-Type": "application/json"}
+    return httpx.post(f"{running.url}/webhook/{path}", content=raw, headers=headers, timeout=10)
+
+
+def test_the_workflow_can_verify_sylos_signature_on_the_raw_bytes(make_sandbox):
+    running = make_sandbox(users=0, n8n_signing_secret=SIGNING_SECRET)
+    running.admin.put("/n8n/workflows/sylo-commands", json={"verify_signature": True})
+    raw = json.dumps({"id": "cmd_1", "params": {"name": "Zoë — 東京"}}, ensure_ascii=False).encode()
+    assert signed_post(running, "sylo-commands", raw).status_code == 200
+    assert signed_post(running, "sylo-commands", raw, secret="whsec_" + "A" * 32).status_code == 401
+    [good, _bad] = running.admin.get("/n8n/calls").json()["calls"]
+    assert base64.b64decode(good["raw_base64"]) == raw  # what arrived, byte for byte
+
+
+def test_a_long_running_workflow_answers_running_then_reports_its_result_signed(make_sandbox, receiver):
+    running = make_sandbox(users=0)
+    base = receiver.url.removesuffix("/nango-webhooks")
+    assert running.admin.put("/n8n", json={"signing_secret": SIGNING_SECRET, "callback_url": base}).json() == {
+        "callback_url": base, "signing_secret_set": True, "starting": []}
+    running.admin.put("/n8n/workflows/veo", json={"status": 202, "result": {"status": "running"}, "callback": {
+        "status": "succeeded", "result": {"video_url": "https://cdn.example/v.mp4"}, "hold": True}})
+    answer = post(running, "veo", {"id": "cmd_0123", "user_id": "u_1", "action": "veo.generate_video"})
+    assert (answer.status_code, answer.json()) == (202, {"status": "running"})
+    assert receiver.requests == []  # held until released
+    released = running.admin.post("/n8n/callbacks").json()["released"]
+    assert [r["status"] for r in released] == [200]
+    [request] = receiver.requests
+    assert request["path"] == "/v1/commands/cmd_0123/result"
+    headers = {k.lower(): v for k, v in request["headers"].items()}
+    assert Webhook(SIGNING_SECRET).verify(request["raw"], headers) == {
+        "id": "cmd_0123", "user_id": "u_1", "status": "succeeded", "result": {"video_url": "https://cdn.example/v.mp4"}}
