@@ -144,19 +144,19 @@ class Admin:
             parsed = _parse(request, Instance)
             if isinstance(parsed, Response):
                 return parsed
-            self.sandbox.n8n.configure_instance(parsed)
-        return json_response(self.sandbox.n8n.state())
+            self.state.n8n.configure_instance(parsed)
+        return json_response(self.state.n8n.state())
 
     def n8n_restart(self, request: Request) -> Response:
         parsed = _parse(request, Restart)
         if isinstance(parsed, Response):
             return parsed
-        self.sandbox.n8n.restart(parsed)
-        return json_response(self.sandbox.n8n.state())
+        self.state.n8n.restart(parsed)
+        return json_response(self.state.n8n.state())
 
     def n8n_callbacks(self, request: Request) -> Response:
-        released = self.sandbox.n8n.release() if request.method == "POST" else []
-        return json_response({"released": released, "callbacks": self.sandbox.n8n.callback_log()})
+        released = self.state.n8n.release() if request.method == "POST" else []
+        return json_response({"released": released, "callbacks": self.state.n8n.callback_log()})
 
     def n8n_workflow(self, request: Request, path: str) -> Response:
         if request.method == "DELETE":

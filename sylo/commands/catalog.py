@@ -24,6 +24,9 @@ XeroId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=2000)]
 _DECIMAL_TEXT = re.compile(r"\s*-?[0-9]+(\.[0-9]+)?\s*")
 
+# Where every action is delivered unless SYLO_N8N_ROUTES sends it elsewhere (the example workflow's path).
+DEFAULT_PATH = "/webhook/sylo-commands"
+
 
 def _ascii_decimal(value: object) -> object:
     """Decimal("١٢٣") is 123 to Python: an amount sent as text must be written in ASCII digits."""

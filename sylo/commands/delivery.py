@@ -36,11 +36,11 @@ from typing import Any
 
 import httpx
 
+from sylo.commands.catalog import DEFAULT_PATH
 from sylo.commands.outbox import Command, Outbox, now
 from sylo.commands.signing import TOLERANCE_SECONDS, sign
 
 log = logging.getLogger(__name__)
-DEFAULT_PATH = "/webhook/sylo-commands"
 MAX_BACKOFF_SECONDS = 300.0
 SETUP_BACKOFF_SECONDS = 30.0  # n8n registers its webhooks 6-100 s after its port opens: look again soon
 SETUP_CAUSES = frozenset({"starting", "not_registered", "auth", "no_credential", "not_configured"})

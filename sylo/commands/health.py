@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sylo.appdb.schema import delivery_counts, delivery_health
+from sylo.commands.catalog import DEFAULT_PATH
 
 TARGET = "n8n"
 REPEATED = 3  # failures of one cause in a row before n8n is reported failing: one is a blip
@@ -123,8 +124,6 @@ def _clock(at: datetime) -> str:
 
 
 def _default_path(settings) -> str:
-    from sylo.commands.delivery import DEFAULT_PATH  # the path lives with the forwarder
-
     return urlsplit(settings.n8n_url or "").path.rstrip("/") + DEFAULT_PATH
 
 
