@@ -123,7 +123,8 @@ def test_a_partition_runs_end_to_end_to_exported_documents(sandbox, runtime):
     materializations = {e.event_specific_data.materialization.asset_key.to_user_string():
                         e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()}
     preview = materializations["context_documents"]["preview"].value
-    assert preview.startswith("# Studio briefing") and user in preview
+    exported = runtime.exporter.layout.context(user, "all", "md").read_text()
+    assert preview.startswith("# Studio briefing") and exported.startswith(preview.rstrip("\n"))
     assert materializations["tasks"]["dagster/row_count"].value > 0
     assert runtime.exporter.layout.context(user, "financials", "json").exists()
     assert runtime.exporter.layout.mcp(user, "cursor").exists()
