@@ -95,7 +95,6 @@ def _note(state: str, name: str, paused_until: datetime | None, error: str | Non
     if state == "failing":
         return f"last sync failed: {error}"  # the dashboard's connection card reads this prefix
     return {
-        "stale": "no successful sync within the stale threshold",
         "paused": f"paused until {paused_until:%Y-%m-%d %H:%M} UTC (daily API limit)" if paused_until else None,
         "needs_reconnect": f"needs reconnecting: {name} refused Sylo's access",
         "disconnected": "disconnected by the studio owner; data is as of the last sync",

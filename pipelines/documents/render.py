@@ -193,9 +193,19 @@ def _sections(doc: AllDoc) -> list[Section]:
     ]
 
 
-def _section(doc: AllDoc, section: Section, shown: int) -> Markup:
-    return Markup(_tidy(MACROS.section(section.title, section.body, doc, section.list, section.items, shown,
-                                       section.what, section.empty, section.where)))
+def _fitted(doc: AllDoc, section: Section, room: int) -> tuple[Markup | None, int | None]:
+    """The section with as many items as fit the room, and how many that is; (None, None) if none do.
+
+    Each item is rendered once; the tries of the search only join them under the heading.
+    """
+    lines = [MACROS.listing(section.list, [item], section.body, section.empty) for item in section.items]
+
+    def render(shown: int) -> Markup:
+        return Markup(_tidy(MACROS.section(section.title, section.body, doc, Markup("").join(lines[:shown]),
+                                           len(lines), shown, section.what, section.empty, section.where)))
+
+    shown = _most_that_fit(render, len(lines), room)
+    return (None, None) if shown is None else (render(shown), shown)
 
 
 def render_all(doc: AllDoc, budget: int) -> str:
@@ -208,11 +218,10 @@ def render_all(doc: AllDoc, budget: int) -> str:
     used = estimate_tokens(_assemble(doc, fixed, [], budget)) + LEFT_OUT_RESERVE
     for section in _sections(doc):
         total = len(section.items)
-        shown = _most_that_fit(lambda n: _section(doc, section, n), total, budget - used)
-        if shown is None:
+        text, shown = _fitted(doc, section, budget - used)
+        if text is None:
             left_out.append((section.title, None, total, section.where))
             continue
-        text = _section(doc, section, shown)
         parts.append(text)
         used += estimate_tokens(text)
         if shown < total:

@@ -63,7 +63,8 @@ class Freshness(Strict):
     stale: bool = Field(description="True unless the source synced successfully within the stale threshold.")
     paused_until: datetime | None = Field(None, description="When a pause for the daily API limit ends.")
     error: Detail | None = Field(None, description="The service's error when the last sync failed (untrusted).")
-    note: str | None = Field(None, description="Why the source may be behind, in words.")
+    note: Detail | None = Field(None, description="Why the source may be behind, in words; it may quote the "
+                                                  "service's error, so it is untrusted too.")
 
 
 class Availability(Strict):

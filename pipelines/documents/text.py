@@ -20,10 +20,12 @@ links (`render.py`).
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from markupsafe import Markup
 
@@ -42,18 +44,25 @@ _INLINE_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_[]<>&|~"})
 _VARIATION_SELECTORS = {*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
 _REMOVED = {"Cf", "Cs"}  # format (zero-width, bidi controls, tags, BOM, soft hyphen); lone surrogates
 _SPACES = {"Cc", "Zl", "Zp", "Zs"}  # controls (newlines, tabs, escapes), line/paragraph separators
+_ASCII_CONTROLS = {code: " " for code in (*range(32), 127)}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@lru_cache(maxsize=8192)
+def _visible(char: str) -> str:
+    """A non-ASCII character as it is kept: itself, a space, or nothing."""
+    category = unicodedata.category(char)
+    if category in _SPACES:
+        return " "
+    return "" if category in _REMOVED or ord(char) in _VARIATION_SELECTORS else char
 
 
 def fold(value: str, limit: int = max(CAPS.values())) -> str:
     """One line of visible text, at most `limit` characters."""
-    kept = []
-    for char in value:
-        category = unicodedata.category(char)
-        if category in _SPACES:
-            kept.append(" ")
-        elif category not in _REMOVED and ord(char) not in _VARIATION_SELECTORS:
-            kept.append(char)
-    text = " ".join("".join(kept).split())
+    text = value.translate(_ASCII_CONTROLS)
+    if not text.isascii():  # most names are ASCII: only the rest needs a look per character
+        text = _NON_ASCII.sub(lambda match: _visible(match.group()), text)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1].rstrip() + ELLIPSIS
 
 
