@@ -29,7 +29,7 @@ def exported_as(deployment, tmp_path):
     layout = ExportLayout(deployment.settings.exports)
     saved = {}
 
-    def export(user_id: str, change) -> None:
+    def export(user_id: str, change, connections: dict[str, str] | None = None) -> None:
         warehouse = open_warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}", tmp_path)
         warehouse.ensure_schema()
         world = World(5, NOW, 1.0)  # the deployment's world: its users are the world's
@@ -41,7 +41,8 @@ def exported_as(deployment, tmp_path):
         for path in layout.user_dir(user_id).rglob("*"):
             if path.is_file():
                 saved.setdefault(path, path.read_bytes())
-        publish(warehouse, Exporter(layout), [user_id], as_of=NOW, settings=PublishSettings("http://testserver"))
+        publish(warehouse, Exporter(layout), [user_id], as_of=NOW, settings=PublishSettings("http://testserver"),
+                connections={user_id: connections} if connections else None)
         warehouse.close()
 
     yield export
@@ -90,3 +91,11 @@ def test_with_xero_not_connected_the_page_says_so_and_never_none_overdue(app, de
         assert "Not connected" in shown and "Sylo knows nothing from it" in shown
         assert "None overdue" not in shown and "No invoices or bills" not in shown
         assert "No invoice is overdue" not in shown
+
+
+def test_a_source_needing_reconnection_is_never_called_fresh(app, deployment, exported_as):
+    bob = deployment.users[1]
+    exported_as(bob, lambda batch: None, {"xero": "needs_reauth"})
+    shown = html.unescape(re.sub(r"<[^>]+>", " ", page(app, deployment, bob, "financials")))
+    assert "Needs reconnecting" in shown and not re.search(r"\b(Fresh|Stale)\b", shown)
+    assert "May be out of date. Xero: needs reconnecting: Xero refused Sylo's access" in " ".join(shown.split())

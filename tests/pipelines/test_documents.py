@@ -267,6 +267,7 @@ def test_with_xero_not_connected_every_format_says_so_and_never_none_overdue(war
         assert xero["state"] == "not_connected" and not xero["connected"] and xero["last_success_at"] is None
         markdown = document(exporter, user_id, kind, "md")
         assert "- Xero: not connected, so Sylo knows nothing from it" in markdown
+        assert "As of 2026-11-25 09:00 UTC: days overdue, due soon and stale are counted to this time." in markdown
         assert not [phrase for phrase in NEVER_CLAIMED + ("owed by clients",) if phrase in markdown], kind
     money = document(exporter, user_id, "financials")
     assert money["availability"] == {"status": "unavailable", "services": ["xero"]}
