@@ -18,6 +18,7 @@ from api import commands, context, dashboard, mcp, webhooks, ops, openapi, probl
 from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
+from sylo.files import private_dir
 from sylo.keyring import Keyring
 from sylo.settings import Settings
 
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     appdb = appdb or AppDB.from_settings(settings)
     appdb.migrate()
     appdb.token_cache_seconds = settings.token_cache_seconds
-    settings.exports.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.exports, tighten=True)
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
     app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"), SESSION_COOKIE_NAME="sylo_flash")

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from sylo.files import private_dir
 from sylo.settings import Settings
 
 _settings = Settings()
@@ -33,7 +34,7 @@ forwarded_allow_ips = "127.0.0.1"
 def on_starting(_server) -> None:
     """Start with empty metrics and a migrated app DB."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
-    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(_metrics_dir, tighten=True)
     from sylo.appdb import AppDB
 
     appdb = AppDB.from_settings(_settings)

@@ -22,6 +22,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from sylo.files import private_dir
+
 log = logging.getLogger(__name__)
 
 VERSION = "v1"
@@ -154,7 +156,7 @@ def parse_entry(entry: str, position: int, source: str = ENV_NAME) -> tuple[str,
 
 def _create_key_file(path: Path) -> None:
     """Write a fresh key with mode 0600; when processes race, the first file wins and all use it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from pipelines.documents import links
 from pipelines.documents.schema import (
     AllDoc,
+    Availability,
     Bill,
     ClientThreads,
     CommunicationsBody,
@@ -31,7 +33,7 @@ from pipelines.documents.schema import (
     Unmatched,
 )
 from pipelines.warehouse import Warehouse
-from sylo.services import SERVICES
+from sylo.services import SERVICES, service
 
 MARTS = ("projects", "communications", "tasks", "invoices", "financials", "match_report")
 
@@ -49,37 +51,73 @@ def load(warehouse: Warehouse, user_ids: list[str]) -> dict[str, UserData]:
         for mart in MARTS:
             for row in tx.records(warehouse.sql.render("doc_mart", mart=mart)[0], {"user_ids": user_ids}):
                 data[row["user_id"]].marts[mart].append(row)
-        for user_id, service, success, error, blocked, _ in tx.execute(
+        for user_id, name, success, error, blocked, _ in tx.execute(
                 warehouse.sql.render("doc_freshness")[0], {"user_ids": user_ids}):
-            data[user_id].sync[service] = (success, error, blocked)
+            data[user_id].sync[name] = (success, error, blocked)
     return data
 
 
 def freshness(data: UserData, as_of: datetime, stale_after: timedelta,
               connections: dict[str, str] | None = None) -> list[Freshness]:
-    """Each source's last success and whether it is stale; `connections` maps service -> app DB status."""
+    """Each source's state, last success and whether it is stale; `connections` maps service -> app DB status."""
     out = []
-    for service in (s.name for s in SERVICES):
-        success, error, blocked = data.sync.get(service, (None, None, None))
-        status = (connections or {}).get(service, "connected" if service in data.sync else "not connected")
-        note = None
-        if status == "not connected":
-            note = "not connected"
-        elif status == "disconnected":
-            note = "disconnected by the studio owner; data is as of the last sync"
-        elif status == "needs_reauth":
-            note = "needs reconnecting: the service refused Sylo's access"
-        elif blocked and _aware(blocked) > as_of:
-            note = f"paused until {_aware(blocked):%Y-%m-%d %H:%M} UTC (daily API limit)"
-        elif error:
-            note = f"last sync failed: {error[:200]}"
-        stale = success is None or as_of - _aware(success) > stale_after
-        out.append(Freshness(service=service, connected=status in ("connected", "needs_reauth"),
-                             last_success_at=_aware(success) if success else None, stale=stale, note=note))
+    for source in SERVICES:
+        success, error, blocked = data.sync.get(source.name, (None, None, None))
+        success, blocked = _aware(success), _aware(blocked)
+        status = (connections or {}).get(source.name, "connected" if source.name in data.sync else "not connected")
+        paused_until = blocked if blocked and blocked > as_of else None
+        state = source_state(status, success, error, paused_until, as_of - stale_after)
+        out.append(Freshness(service=source.name, state=state, connected=status in ("connected", "needs_reauth"),
+                             last_success_at=success, stale=success is None or as_of - success > stale_after,
+                             paused_until=paused_until, error=error if state == "failing" else None,
+                             note=_note(state, source.display_name, paused_until, error)))
     return out
 
 
-def _aware(value: datetime) -> datetime:
+def source_state(status: str, success: datetime | None, error: str | None, paused_until: datetime | None,
+                 fresh_since: datetime) -> str:
+    """One word for where a source stands; the app DB's connection status comes first, then the sync's."""
+    if status == "not connected":
+        return "not_connected"
+    if status in ("disconnected", "needs_reauth"):
+        return {"disconnected": "disconnected", "needs_reauth": "needs_reconnect"}[status]
+    if paused_until:
+        return "paused"
+    if error:
+        return "failing"
+    if success is None:
+        return "first_sync"
+    return "current" if success >= fresh_since else "stale"
+
+
+def _note(state: str, name: str, paused_until: datetime | None, error: str | None) -> str | None:
+    """The same state in words, for people and agents reading the JSON."""
+    if state == "failing":
+        return f"last sync failed: {error}"  # the dashboard's connection card reads this prefix
+    return {
+        "paused": f"paused until {paused_until:%Y-%m-%d %H:%M} UTC (daily API limit)" if paused_until else None,
+        "needs_reconnect": f"needs reconnecting: {name} refused Sylo's access",
+        "disconnected": "disconnected by the studio owner; data is as of the last sync",
+        "first_sync": "connected; the first sync has not finished",
+        "not_connected": "not connected",
+    }.get(state)
+
+
+def availability(kind: str, sources: list[Freshness]) -> Availability:
+    """Whether Sylo knows a body's facts: from the sources the services registry says feed it."""
+    feeding = [s for s in sources if kind in service(s.service).documents]
+    if any(s.last_success_at is None for s in feeding):
+        status = "unavailable"
+    elif any(s.state != "current" for s in feeding):
+        status = "outdated"
+    else:
+        status = "complete"
+    return Availability(status=status, services=[s.service for s in feeding])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -90,53 +128,75 @@ def _money(value: Decimal | float | None) -> float:
 def build_documents(user_id: str, data: UserData, as_of: datetime, stale_after: timedelta,
                     connections: dict[str, str] | None = None) -> dict[str, Header]:
     """The five documents of one user."""
+    sources = freshness(data, as_of, stale_after, connections)
     header = {"user_id": user_id, "as_of": as_of, "stale_after_hours": stale_after.total_seconds() / 3600,
-              "freshness": freshness(data, as_of, stale_after, connections)}
+              "freshness": sources}
+    known = {kind: availability(kind, sources) for kind in BODIES}
     project_names = {row["project_id"]: row["name"] for row in data.marts["projects"]}
     bodies = {
-        "projects": projects_body(data),
-        "communications": communications_body(data),
-        "tasks": tasks_body(data),
-        "financials": financials_body(data, project_names, as_of.date()),
+        "projects": projects_body(data, known["projects"], money=known["financials"], mail=known["communications"]),
+        "communications": communications_body(data, known["communications"]),
+        "tasks": tasks_body(data, known["tasks"]),
+        "financials": financials_body(data, known["financials"], project_names, as_of.date()),
     }
     return {
         "all": AllDoc(**header, **bodies),
-        "projects": ProjectsDoc(**header, **bodies["projects"].model_dump()),
-        "communications": CommunicationsDoc(**header, **bodies["communications"].model_dump()),
-        "tasks": TasksDoc(**header, **bodies["tasks"].model_dump()),
-        "financials": FinancialsDoc(**header, **bodies["financials"].model_dump()),
+        "projects": ProjectsDoc(**header, **dict(bodies["projects"])),
+        "communications": CommunicationsDoc(**header, **dict(bodies["communications"])),
+        "tasks": TasksDoc(**header, **dict(bodies["tasks"])),
+        "financials": FinancialsDoc(**header, **dict(bodies["financials"])),
     }
 
 
-def projects_body(data: UserData) -> ProjectsBody:
+BODIES = ("projects", "communications", "tasks", "financials")
+
+
+def _unknown(body: type, known: Availability):
+    """A body whose facts Sylo does not know: every list and count null."""
+    return body(availability=known, **{name: None for name in body.model_fields if name != "availability"})
+
+
+def projects_body(data: UserData, known: Availability, *, money: Availability, mail: Availability) -> ProjectsBody:
+    """Projects with their clients and mail; fields from a service Sylo knows nothing of are null."""
+    if known.status == "unavailable":
+        return _unknown(ProjectsBody, known)
     rows = sorted(data.marts["projects"], key=lambda r: (r["archived"], -r["overdue_tasks"],
                                                          -float(r["outstanding_amount"]), r["name"], r["project_id"]))
-    projects = [Project(id=r["project_id"], name=r["name"], client=r["client"], client_match=r["client_match"],
+    no_money, no_mail = money.status == "unavailable", mail.status == "unavailable"
+    projects = [Project(id=r["project_id"], name=r["name"], client=r["client"],
+                        client_match=None if no_money else r["client_match"],
                         archived=r["archived"], open_tasks=r["open_tasks"], overdue_tasks=r["overdue_tasks"],
                         due_soon_tasks=r["due_soon_tasks"], next_due_on=r["next_due_on"],
-                        outstanding_amount=_money(r["outstanding_amount"]), overdue_amount=_money(r["overdue_amount"]),
-                        client_outstanding_amount=_money(r["client_outstanding_amount"]), currency=r["currency"],
-                        last_email_at=r["last_email_at"], threads=r["threads"], url=r["url"]) for r in rows]
+                        outstanding_amount=None if no_money else _money(r["outstanding_amount"]),
+                        overdue_amount=None if no_money else _money(r["overdue_amount"]),
+                        client_outstanding_amount=None if no_money else _money(r["client_outstanding_amount"]),
+                        currency=r["currency"], last_email_at=r["last_email_at"],
+                        threads=None if no_mail else r["threads"], url=links.asana(r["url"], r["project_id"]))
+                for r in rows]
     unmatched = [Unmatched(kind=r["kind"], label=r["label"], reason=r["reason"])
-                 for r in sorted(data.marts["match_report"], key=lambda r: (r["kind"], r["label"] or "", r["record_id"]))]
-    return ProjectsBody(projects=projects, unmatched=unmatched)
+                 for r in sorted(data.marts["match_report"], key=lambda r: (r["kind"], r["label"] or "", r["record_id"]))
+                 if not (no_money and r["kind"] == "project")]  # without Xero, no project could have a client
+    return ProjectsBody(availability=known, projects=projects, unmatched=unmatched)
 
 
-def communications_body(data: UserData) -> CommunicationsBody:
+def communications_body(data: UserData, known: Availability) -> CommunicationsBody:
+    if known.status == "unavailable":
+        return _unknown(CommunicationsBody, known)
     rows = sorted(data.marts["communications"],
                   key=lambda r: (not r["awaiting_reply"], not r["unread"], -r["last_message_at"].timestamp(),
                                  r["thread_id"]))
     threads = [Thread(id=r["thread_id"], subject=r["subject"], counterpart=r["counterpart"], client=r["client_name"],
                       project=r["project_name"], last_message_at=r["last_message_at"], messages=r["message_count"],
-                      unread=r["unread"], awaiting_reply=r["awaiting_reply"], url=r["url"]) for r in rows]
+                      unread=r["unread"], awaiting_reply=r["awaiting_reply"], url=links.gmail_thread(r["thread_id"]))
+               for r in rows]
     groups: dict[str | None, list[Thread]] = defaultdict(list)
     for thread in threads:
         groups[thread.client].append(thread)
     by_client = sorted((ClientThreads(client=client, threads=len(items), unread=sum(t.unread for t in items),
                                       awaiting_reply=sum(t.awaiting_reply for t in items))
                         for client, items in groups.items()),
-                       key=lambda g: (-g.awaiting_reply, -g.unread, -g.threads, g.client or "~"))
-    return CommunicationsBody(unread=sum(t.unread for t in threads),
+                       key=lambda g: (-g.awaiting_reply, -g.unread, -g.threads, g.client is None, g.client or ""))
+    return CommunicationsBody(availability=known, unread=sum(t.unread for t in threads),
                               awaiting_reply=sum(t.awaiting_reply for t in threads),
                               threads=threads, by_client=by_client)
 
@@ -144,10 +204,13 @@ def communications_body(data: UserData) -> CommunicationsBody:
 def _task(row: dict) -> TaskItem:
     return TaskItem(id=row["task_id"], name=row["name"], project=row["project_name"], due_on=row["due_on"],
                     assignee=row["assignee_name"], days_overdue=row["days_overdue"],
-                    completed_at=row["completed_at"] if row["completed"] else None, url=row["url"])
+                    completed_at=row["completed_at"] if row["completed"] else None,
+                    url=links.asana(row["url"], row["task_id"]))
 
 
-def tasks_body(data: UserData) -> TasksBody:
+def tasks_body(data: UserData, known: Availability) -> TasksBody:
+    if known.status == "unavailable":
+        return _unknown(TasksBody, known)
     rows = data.marts["tasks"]
     by_status: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
@@ -156,23 +219,25 @@ def tasks_body(data: UserData) -> TasksBody:
     due_soon = sorted(by_status["due_soon"], key=lambda r: (r["due_on"], r["name"], r["task_id"]))
     done = sorted(by_status["recently_completed"], key=lambda r: (-r["completed_at"].timestamp(), r["task_id"]))
     open_rows = [r for r in rows if not r["completed"]]
-    return TasksBody(open_tasks=len(open_rows), overdue=[_task(r) for r in overdue],
+    return TasksBody(availability=known, open_tasks=len(open_rows), overdue=[_task(r) for r in overdue],
                      due_soon=[_task(r) for r in due_soon], recently_completed=[_task(r) for r in done],
-                     by_project=_groups(open_rows, "project_name", "(no project)"),
-                     by_assignee=_groups(open_rows, "assignee_name", "(unassigned)"))
+                     by_project=_groups(open_rows, "project_name"), by_assignee=_groups(open_rows, "assignee_name"))
 
 
-def _groups(rows: list[dict], key: str, missing: str) -> list[TaskGroup]:
-    groups: dict[str, list[dict]] = defaultdict(list)
+def _groups(rows: list[dict], key: str) -> list[TaskGroup]:
+    """Open tasks counted per project or assignee; `name` None gathers those with none."""
+    groups: dict[str | None, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[row[key] or missing].append(row)
+        groups[row[key]].append(row)
     return sorted((TaskGroup(name=name, open=len(items), overdue=sum(r["status"] == "overdue" for r in items),
                              due_soon=sum(r["status"] == "due_soon" for r in items))
                    for name, items in groups.items()),
-                  key=lambda g: (-g.overdue, -g.due_soon, -g.open, g.name))
+                  key=lambda g: (-g.overdue, -g.due_soon, -g.open, g.name is None, g.name or ""))
 
 
-def financials_body(data: UserData, project_names: dict[str, str], today: date) -> FinancialsBody:
+def financials_body(data: UserData, known: Availability, project_names: dict[str, str], today: date) -> FinancialsBody:
+    if known.status == "unavailable":
+        return _unknown(FinancialsBody, known)
     summary = [CurrencySummary(currency=r["currency"], receivables_outstanding=_money(r["receivables_outstanding"]),
                                receivables_overdue=_money(r["receivables_overdue"]),
                                overdue_invoices=r["overdue_invoices"], bills_due=_money(r["bills_due"]),
@@ -190,16 +255,17 @@ def financials_body(data: UserData, project_names: dict[str, str], today: date) 
     bills = sorted((r for r in invoices if r["kind"] == "bill" and r["status"] == "AUTHORISED" and r["amount_due"] > 0),
                    key=lambda r: (r["due_on"] or date.max, r["invoice_id"]))
     return FinancialsBody(
+        availability=known,
         summary=summary,
         overdue_invoices=[OverdueInvoice(id=r["invoice_id"], invoice_number=r["invoice_number"], contact=r["contact_name"],
                                          project=project_names.get(r["project_id"]), amount_due=_money(r["amount_due"]),
                                          currency=r["currency"], due_date=r["due_on"], days_overdue=r["days_overdue"],
-                                         url=r["url"]) for r in overdue],
+                                         url=links.xero(r["invoice_id"], r["kind"])) for r in overdue],
         due_in_30_days=[OpenInvoice(id=r["invoice_id"], invoice_number=r["invoice_number"], contact=r["contact_name"],
                                     project=project_names.get(r["project_id"]), amount_due=_money(r["amount_due"]),
-                                    currency=r["currency"], due_date=r["due_on"], url=r["url"]) for r in upcoming],
+                                    currency=r["currency"], due_date=r["due_on"],
+                                    url=links.xero(r["invoice_id"], r["kind"])) for r in upcoming],
         bills_due=[Bill(id=r["invoice_id"], reference=r["reference"] or r["invoice_number"], supplier=r["contact_name"],
                         amount_due=_money(r["amount_due"]), currency=r["currency"], due_date=r["due_on"],
-                        overdue=bool(r["overdue"]), url=r["url"]) for r in bills],
+                        overdue=bool(r["overdue"]), url=links.xero(r["invoice_id"], r["kind"])) for r in bills],
     )
-

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sylo.export_layout import ExportLayout
+from sylo.files import private_dir, write_private
 
 
 @dataclass
@@ -28,14 +27,8 @@ class WriteResult:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Replace the file with `data`, owner-only (0600, in 0700 folders)."""
+    write_private(path, data)
 
 
 def digest(data: bytes) -> str:
@@ -67,6 +60,7 @@ class Exporter:
     def write_user(self, user_id: str, files: dict[str, bytes], fingerprint: str, as_of: datetime,
                    inputs: str | None = None) -> WriteResult:
         """Make the user's folder hold exactly `files` (paths relative to it), then the manifest."""
+        private_dir(self.layout.root, tighten=True)
         root = self.layout.user_dir(user_id)
         before = {entry["file"]: entry for entry in (self.manifest(user_id) or {}).get("files", [])}
         now = datetime.now(timezone.utc).isoformat()

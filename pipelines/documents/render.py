@@ -12,13 +12,17 @@ import hashlib
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 
+from pipelines.documents import links
 from pipelines.documents.schema import AllDoc, Header
+from pipelines.documents.text import finalize as finalize_text, words
 from sylo import services
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "context"
@@ -30,26 +34,57 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _when(value: datetime | str | None) -> str:
+def _when(value: datetime | str | None) -> Markup:
     if value is None:
-        return "never"
+        return Markup("never")
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    return Markup(value.strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _link(text: object, url: str | None) -> Markup:
+    """`text` (quoted, if it is outside data) as a link to a URL Sylo built; only the text if there is none."""
+    label = finalize_text(text)
+    target = links.safe_url(url)
+    return Markup(f"[{label}]({target})") if target else label
+
+
+def _hours(value: float) -> Markup:
+    return Markup(f"{value:g} hour" + ("" if value == 1 else "s"))
+
+
+def _plural(n: int, noun: str) -> Markup:
+    return words(f"{n} {noun}" if n == 1 else f"{n} {noun}s")
+
+
+def _otherwise(value: str | None, fallback: str) -> object:
+    """The value, or Sylo's word for its absence (escaped, not quoted: it is not outside data)."""
+    return value if value else words(fallback)
+
+
+# Built-in filters that cannot turn text into markup. The rest (safe, escape, join, tojson, urlize,
+# ...) would let a string through with HTML escaping instead of Markdown escaping, or none.
+BUILTIN_FILTERS = {"length", "count", "first", "last", "selectattr", "rejectattr", "list", "sum", "max", "min",
+                   "abs", "int", "float", "round", "sort", "reverse", "map", "default", "d"}
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=False, trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True, undefined=StrictUndefined)
-    env.filters.update(when=_when, money=lambda value: f"{value:,.2f}",
-                       service=lambda name: services.service(name).display_name,
-                       plural=lambda n, noun: f"{n} {noun}" if n == 1 else f"{n} {noun}s")
+    """Jinja for Markdown: any plain string a template prints is outside data, escaped and quoted (text.py)."""
+    env = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=True, finalize=finalize_text,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=StrictUndefined)
+    env.filters = {name: f for name, f in env.filters.items() if name in BUILTIN_FILTERS}
+    env.filters.update(when=_when, money=lambda value: Markup(f"{value:,.2f}"), link=_link, hours=_hours,
+                       service=lambda name: words(services.service(name).display_name), plural=_plural,
+                       words=words, otherwise=_otherwise)
     return env
 
 
 ENV = _environment()
 MACROS = ENV.get_template("_macros.md.j2").module
-TEMPLATES_DIGEST = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(TEMPLATE_DIR.glob("*.j2")))).hexdigest()
+# Documents are rewritten when their data or the way they are rendered changes: the templates, and
+# the escaping and link rules they rely on.
+RENDERING = sorted(TEMPLATE_DIR.glob("*.j2")) + [Path(__file__).with_name(name) for name in ("text.py", "links.py")]
+TEMPLATES_DIGEST = hashlib.sha256(b"".join(p.read_bytes() for p in RENDERING)).hexdigest()
 
 
 def to_json(data: dict) -> bytes:
@@ -116,48 +151,81 @@ def _tidy(text: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _sections(doc: AllDoc) -> list[tuple[str, list, Callable, str]]:
-    """(title, items, macro, where the rest lives), most important first."""
-    threads = doc.communications.threads
+@dataclass(frozen=True)
+class Section:
+    """One list in all.md: where its items come from and what to say when there are none."""
+
+    title: str
+    body: object  # the body it comes from, which says whether Sylo knows its facts
+    list: str  # the macro that lists its items
+    items: list
+    what: str  # what Sylo cannot speak of when the body is unavailable
+    empty: str
+    where: Markup  # the document with all of it
+
+
+def _sections(doc: AllDoc) -> list[Section]:
+    """all.md's lists, most important first."""
+    money, tasks, mail, projects = doc.financials, doc.tasks, doc.communications, doc.projects
+    threads = mail.threads or []
+    where = {kind: Markup(f"{kind}.md") for kind in ("financials", "tasks", "communications", "projects")}
     return [
-        ("Overdue invoices", doc.financials.overdue_invoices, MACROS.overdue_invoices, "financials.md"),
-        ("Overdue tasks", doc.tasks.overdue, MACROS.tasks, "tasks.md"),
-        ("Mail awaiting our reply", [t for t in threads if t.awaiting_reply], MACROS.threads, "communications.md"),
-        ("Due in the next 7 days", doc.tasks.due_soon, MACROS.tasks, "tasks.md"),
-        ("Active projects", [p for p in doc.projects.projects if not p.archived], MACROS.projects, "projects.md"),
-        ("Bills to pay", doc.financials.bills_due, MACROS.bills, "financials.md"),
-        ("Invoices due in the next 30 days", doc.financials.due_in_30_days, MACROS.open_invoices, "financials.md"),
-        ("Other unread mail", [t for t in threads if t.unread and not t.awaiting_reply], MACROS.threads,
-         "communications.md"),
-        ("Completed in the last 7 days", doc.tasks.recently_completed, MACROS.tasks, "tasks.md"),
-        ("Not matched to a client or project", doc.projects.unmatched, MACROS.unmatched, "projects.md"),
+        Section("Overdue invoices", money, "overdue_invoices", money.overdue_invoices or [], "overdue invoices",
+                "No invoice is overdue.", where["financials"]),
+        Section("Overdue tasks", tasks, "tasks", tasks.overdue or [], "overdue tasks", "No task is overdue.",
+                where["tasks"]),
+        Section("Mail awaiting our reply", mail, "threads", [t for t in threads if t.awaiting_reply],
+                "mail awaiting a reply", "No mail awaits a reply.", where["communications"]),
+        Section("Due in the next 7 days", tasks, "tasks", tasks.due_soon or [], "tasks due this week",
+                "Nothing is due this week.", where["tasks"]),
+        Section("Active projects", projects, "projects", [p for p in projects.projects or [] if not p.archived],
+                "projects", "No active projects.", where["projects"]),
+        Section("Bills to pay", money, "bills", money.bills_due or [], "bills", "No bills to pay.",
+                where["financials"]),
+        Section("Invoices due in the next 30 days", money, "open_invoices", money.due_in_30_days or [],
+                "invoices falling due", "No invoice falls due in the next 30 days.", where["financials"]),
+        Section("Other unread mail", mail, "threads", [t for t in threads if t.unread and not t.awaiting_reply],
+                "unread mail", "No other unread mail.", where["communications"]),
+        Section("Completed in the last 7 days", tasks, "tasks", tasks.recently_completed or [],
+                "completed tasks", "Nothing was completed this week.", where["tasks"]),
+        Section("Not matched to a client or project", projects, "unmatched", projects.unmatched or [],
+                "what could not be matched", "Everything was matched.", where["projects"]),
     ]
 
 
-def _section(title: str, items: list, macro: Callable, where: str, shown: int) -> str:
-    body = macro(items[:shown], left=len(items) - shown, where=where)
-    return _tidy(f"## {title} ({len(items)})\n\n{body}")
+def _fitted(doc: AllDoc, section: Section, room: int) -> tuple[Markup | None, int | None]:
+    """The section with as many items as fit the room, and how many that is; (None, None) if none do.
+
+    Each item is rendered once; the tries of the search only join them under the heading.
+    """
+    lines = [MACROS.listing(section.list, [item], section.body, section.empty) for item in section.items]
+
+    def render(shown: int) -> Markup:
+        return Markup(_tidy(MACROS.section(section.title, section.body, doc, Markup("").join(lines[:shown]),
+                                           len(lines), shown, section.what, section.empty, section.where)))
+
+    shown = _most_that_fit(render, len(lines), room)
+    return (None, None) if shown is None else (render(shown), shown)
 
 
 def render_all(doc: AllDoc, budget: int) -> str:
     """The briefing: fixed parts first, then each section whole, cut, or left out, by importance."""
-    fixed = [_tidy(f"## Money\n\n{MACROS.money_summary(doc.financials.summary)}")]
+    fixed = [Markup(_tidy(MACROS.money(doc.financials, doc)))]
     changes = _tidy(MACROS.changes(doc)) if doc.changes else ""
     if changes.strip():
-        fixed.append(changes)
+        fixed.append(Markup(changes))
     parts, left_out = [], []
     used = estimate_tokens(_assemble(doc, fixed, [], budget)) + LEFT_OUT_RESERVE
-    for title, items, macro, where in _sections(doc):
-        room = budget - used
-        shown = _most_that_fit(lambda n: _section(title, items, macro, where, n), len(items), room)
-        if shown is None:
-            left_out.append(f"{title}: all {len(items)} (see {where})")
+    for section in _sections(doc):
+        total = len(section.items)
+        text, shown = _fitted(doc, section, budget - used)
+        if text is None:
+            left_out.append((section.title, None, total, section.where))
             continue
-        text = _section(title, items, macro, where, shown)
         parts.append(text)
         used += estimate_tokens(text)
-        if shown < len(items):
-            left_out.append(f"{title}: {len(items) - shown} of {len(items)} (see {where})")
+        if shown < total:
+            left_out.append((section.title, shown, total, section.where))
     return _assemble(doc, fixed + parts, left_out, budget)
 
 
@@ -177,5 +245,5 @@ def _most_that_fit(render: Callable[[int], str], total: int, room: int) -> int |
     return low
 
 
-def _assemble(doc: AllDoc, sections: list[str], left_out: list[str], budget: int) -> str:
+def _assemble(doc: AllDoc, sections: list[Markup], left_out: list[tuple], budget: int) -> str:
     return _tidy(ENV.get_template("all.md.j2").render(doc=doc, sections=sections, left_out=left_out, budget=budget))

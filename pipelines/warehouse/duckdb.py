@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from pipelines.warehouse import Transaction, Warehouse
+from sylo.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 120.0
@@ -91,12 +92,13 @@ class DuckDBWarehouse(Warehouse):
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting while another process holds DuckDB's write lock."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)  # also makes the WAL DuckDB creates later owner-only
         deadline = time.monotonic() + LOCK_WAIT_S
         delay = 0.05
         while True:
             try:
                 con = duckdb.connect(str(self.path))
+                private_file(self.path)  # one made before Sylo kept its files private
                 con.execute("SET GLOBAL TimeZone = 'UTC'")
                 return con
             except duckdb.IOException as exc:

@@ -23,6 +23,7 @@ USER_COLUMNS = (users.c.id, users.c.email, users.c.display_name, users.c.created
 CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connections.c.connection_id,
                       connections.c.status, connections.c.last_error, connections.c.created_at,
                       connections.c.updated_at, connections.c.purge_requested_at)
+from sylo.files import private_dir, private_file
 from sylo.keyring import Keyring
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -139,8 +140,8 @@ class AppDB:
     def from_settings(cls, settings) -> "AppDB":
         if settings.app_db_url:
             return cls(settings.app_db_url)
-        path = Path(settings.data_dir) / "app.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        data_dir = private_dir(settings.data_dir, tighten=True)
+        path = private_file(data_dir / "app.db")  # SQLite's journal files take its mode
         return cls(f"sqlite:///{path}")
 
     def migrate(self) -> None:

@@ -130,7 +130,8 @@ def test_a_partition_runs_end_to_end_to_exported_documents(sandbox, runtime):
     assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
     by_key = materializations(result)
     preview = by_key["context_documents"]["preview"].value
-    assert preview.startswith("# Studio briefing") and user in preview
+    exported = runtime.exporter.layout.context(user, "all", "md").read_text()
+    assert preview.startswith("# Studio briefing") and exported.startswith(preview.rstrip("\n"))
     assert by_key["tasks"]["dagster/row_count"].value > 0
     assert runtime.exporter.layout.context(user, "financials", "json").exists()
     assert runtime.exporter.layout.mcp(user, "cursor").exists()

@@ -44,4 +44,5 @@ def test_a_purge_request_deletes_only_that_services_data(sandbox, runtime):
     assert live_rows(runtime, other, "asana_tasks") > 0
     assert runtime.appdb.pending_purges() == []
     projects = json.loads(runtime.exporter.layout.context(user_id, "projects", "json").read_text())
-    assert projects["projects"] == []  # the documents no longer hold the deleted Asana data
+    assert projects["projects"] is None  # the documents no longer hold the deleted Asana data, and say so
+    assert projects["availability"]["status"] == "unavailable"
