@@ -293,7 +293,11 @@ def corrupt(data: dict) -> dict:
     return data
 
 
-def expired_cursor(up: Upstream) -> Reply | None:
+def cursor_expires(up: Upstream) -> bool:
     """History past retention is the Gmail cursor that expires."""
-    return not_found().reply if up.path.endswith("/history") else None
+    return up.path.endswith("/history")
+
+
+def expired_cursor(up: Upstream) -> Reply:
+    return not_found().reply
 

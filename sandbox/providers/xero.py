@@ -289,5 +289,9 @@ def corrupt(data) -> object:
     return data
 
 
-def expired_cursor(up: Upstream) -> Reply | None:
-    return None  # Xero's If-Modified-Since never expires
+def cursor_expires(up: Upstream) -> bool:
+    return False  # Xero's If-Modified-Since never expires
+
+
+def expired_cursor(up: Upstream) -> Reply:
+    raise AssertionError("Xero has no expiring cursor")
