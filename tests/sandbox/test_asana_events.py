@@ -288,6 +288,18 @@ def test_an_injected_early_expiry_kills_the_token_and_hands_out_a_fresh_one(stre
     assert streams.call(project, response.json()["sync"]).status_code == 200
 
 
+def test_a_bad_record_fault_breaks_an_events_types_but_keeps_its_resource(streams):
+    project = streams.biggest()
+    sync = streams.start(project)
+    streams.change("asana.delete_task", count=20)
+    expected = streams.call(project, sync).json()["data"][0]
+    streams.running.admin.put("/faults", json={"scripted": [
+        {"service": "asana", "kind": "bad_record", "path": "/events", "times": 1}]})
+    broken = streams.call(project, sync).json()["data"][0]
+    assert broken["resource"] == expected["resource"]
+    assert not isinstance(broken["created_at"], str) and not isinstance(broken["action"], str)
+
+
 def test_event_calls_count_against_the_rate_limit(make_sandbox):
     limited = Streams(make_sandbox(users=1, limits={"asana_per_minute": 3}))
     project = limited.projects()[0]
