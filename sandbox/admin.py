@@ -91,6 +91,15 @@ class Admin:
             user.mailbox.expire_history()
             return json_response({"history_floor": str(user.mailbox.history_floor)})
 
+    def expire_asana_sync(self, request: Request, user_id: str) -> Response:
+        """Expire Asana sync tokens now: of one resource's stream (`{"resource": gid}`) or all of them."""
+        resource = (request.get_json(silent=True) or {}).get("resource")
+        if resource is not None and not (isinstance(resource, str) and resource):
+            return _problem(400, "resource must be a gid string or absent")
+        user = self.state.world.user(user_id)
+        with user.lock:
+            return json_response({"resource": resource, "expired": user.workspace.events.expire(resource)})
+
     def xero_day_remaining(self, request: Request, user_id: str) -> Response:
         remaining = (request.get_json(silent=True) or {}).get("remaining")
         if not isinstance(remaining, int) or remaining < 0:

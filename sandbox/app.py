@@ -44,6 +44,7 @@ def _rules() -> Map:
         Rule("/_sandbox/users", endpoint="admin.add_user", methods=["POST"]),
         Rule("/_sandbox/users/<user_id>/truth", endpoint="admin.truth", methods=["GET"]),
         Rule("/_sandbox/users/<user_id>/gmail/expire-history", endpoint="admin.expire_history", methods=["POST"]),
+        Rule("/_sandbox/users/<user_id>/asana/expire-sync", endpoint="admin.expire_asana_sync", methods=["POST"]),
         Rule("/_sandbox/users/<user_id>/xero/day-remaining", endpoint="admin.xero_day_remaining", methods=["PUT"]),
         Rule("/_sandbox/faults", endpoint="admin.faults", methods=["GET", "PUT"]),
         Rule("/_sandbox/limits", endpoint="admin.limits", methods=["GET", "PUT"]),

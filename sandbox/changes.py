@@ -2,9 +2,10 @@
 
 A batch advances the virtual clock by `BATCH_MS` and, for each chosen user, applies about
 `fraction × records` changes drawn from `DEFAULT_WEIGHTS` (or from the caller's own mix of
-kinds), spread across that window. Two kinds
-are off by default because polling alone cannot see them (reference/providers.md): a Xero
-due-date edit that does not bump UpdatedDateUTC, and an Asana task moved between projects.
+kinds), spread across that window. Asana changes go through the workspace's methods, which
+record the events Asana's `/events` streams report. Two kinds are off by default because
+polling alone cannot see them (reference/providers.md): a Xero due-date edit that does not bump
+UpdatedDateUTC, and an Asana task moved between projects (only the events stream tells).
 """
 
 from __future__ import annotations
@@ -204,31 +205,30 @@ def _open(task: Task) -> bool:
 def asana_complete_task(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = _pick_task(user, rng, _open)
     if task:
-        task.completed, task.completed_ms, task.modified_ms = True, at, at
+        user.workspace.edit_task(task, at, "completed", True)
     return task and task.gid
 
 
 def asana_reschedule(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = _pick_task(user, rng, lambda t: _open(t) and t.due_on is not None)
     if task:
-        task.due_on += timedelta(days=rng.choice((-3, -1, 2, 5, 7, 14)))
-        task.modified_ms = at
+        user.workspace.edit_task(task, at, "due_on", task.due_on + timedelta(days=rng.choice((-3, -1, 2, 5, 7, 14))))
     return task and task.gid
 
 
 def asana_rename(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = _pick_task(user, rng, _open)
     if task:
-        task.name = f"{task.name} ({rng.choice(('revised', 'round 2', 'client asked', 'urgent'))})"
-        task.modified_ms = at
+        suffix = rng.choice(('revised', 'round 2', 'client asked', 'urgent'))
+        user.workspace.edit_task(task, at, "name", f"{task.name} ({suffix})")
     return task and task.gid
 
 
 def asana_reassign(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = _pick_task(user, rng, _open)
     if task:
-        task.assignee_gid = rng.choice([g for g in user.workspace.users if g != task.assignee_gid])
-        task.modified_ms = at
+        assignee = rng.choice([g for g in user.workspace.users if g != task.assignee_gid])
+        user.workspace.edit_task(task, at, "assignee", assignee)
     return task and task.gid
 
 
@@ -236,21 +236,17 @@ def asana_move_section(user: UserWorld, rng: random.Random, at: int) -> str | No
     task = _pick_task(user, rng, lambda t: len(user.workspace.projects[t.project_gid].section_gids) > 1)
     if task:
         sections = user.workspace.projects[task.project_gid].section_gids
-        task.section_gid = rng.choice([s for s in sections if s != task.section_gid])
-        task.modified_ms = at
+        user.workspace.move_task_to_section(task, rng.choice([s for s in sections if s != task.section_gid]), at)
     return task and task.gid
 
 
 def asana_move_project(user: UserWorld, rng: random.Random, at: int) -> str | None:
-    """Move a task to another project. Asana does not bump modified_at for this."""
+    """Move a task to another project. Asana does not bump modified_at for this (only events tell)."""
     task = _pick_task(user, rng, lambda t: True)
     targets = [p for p in user.workspace.projects.values() if not p.archived and task and p.gid != task.project_gid]
     if not task or not targets:
         return None
-    target = rng.choice(targets)
-    user.workspace.projects[task.project_gid].task_gids.remove(task.gid)
-    task.project_gid, task.section_gid = target.gid, target.section_gids[0]
-    target.task_gids.append(task.gid)
+    user.workspace.move_task_to_project(task, rng.choice(targets), at)
     return task.gid
 
 
@@ -267,14 +263,14 @@ def asana_add_task(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = Task(user.ids("task", "new", serial), rng.choice(user.studio.vocab["tasks"]), project.gid,
                 rng.choice(project.section_gids), at, at, assignee_gid=rng.choice(list(user.workspace.users)),
                 due_on=to_date(at) + timedelta(days=rng.randint(1, 21)), notes="Added during the week.")
-    user.workspace.add_task(task)
+    user.workspace.create_task(task, at)
     return task.gid
 
 
 def asana_delete_task(user: UserWorld, rng: random.Random, at: int) -> str | None:
     task = _pick_task(user, rng, lambda t: True)
     if task:
-        user.workspace.delete_task(task.gid)
+        user.workspace.remove_task(task.gid, at)
     return task and task.gid
 
 
@@ -288,11 +284,11 @@ def asana_add_project(user: UserWorld, rng: random.Random, at: int) -> str | Non
                       start_on=to_date(at), due_on=to_date(at) + timedelta(days=120))
     sections = [Section(user.ids("section", "new", serial, i), phase, project.gid, at)
                 for i, phase in enumerate(user.studio.vocab["phases"][:3])]
-    user.workspace.add_project(project, sections)
+    user.workspace.create_project(project, sections, at)
     for i in range(rng.randint(2, 5)):
-        user.workspace.add_task(Task(user.ids("task", "new", serial, i), user.studio.vocab["tasks"][i], project.gid,
+        user.workspace.create_task(Task(user.ids("task", "new", serial, i), user.studio.vocab["tasks"][i], project.gid,
                                      sections[0].gid, at, at, assignee_gid=owner,
-                                     due_on=to_date(at) + timedelta(days=7 * (i + 1))))
+                                     due_on=to_date(at) + timedelta(days=7 * (i + 1))), at)
     return project.gid
 
 
@@ -301,7 +297,7 @@ def asana_archive_project(user: UserWorld, rng: random.Random, at: int) -> str |
     if not projects:
         return None
     project = rng.choice(projects)
-    project.archived, project.modified_ms = True, at
+    user.workspace.archive_project(project, at)
     return project.gid
 
 
@@ -310,7 +306,7 @@ def asana_delete_project(user: UserWorld, rng: random.Random, at: int) -> str | 
     if len(user.workspace.projects) < 3 or not projects:
         return None
     project = rng.choice(projects)
-    user.workspace.delete_project(project.gid)
+    user.workspace.remove_project(project.gid, at)
     return project.gid
 
 

@@ -110,7 +110,7 @@ class Proxy:
     def _attempt(self, up: Upstream, service: str, *, allow_drop: bool) -> Reply:
         module = PROVIDERS[service]
         applicable = set(fault_kinds.KINDS)
-        if module.expired_cursor(up) is None:
+        if not module.cursor_expires(up):
             applicable.discard("expired_cursor")
         fault = self.state.faults.draw(service, up.path, applicable)
         if fault in fault_kinds.BEFORE:

@@ -20,6 +20,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from sandbox.http import Reply, Upstream
+from sandbox.providers import asana_events
+from sandbox.providers.asana_errors import AsanaError, rate_limited, server_error, unknown  # noqa: F401 (the proxy's)
 from sandbox.stores.asana import Task, Workspace
 
 ROUTES = Map([
@@ -34,6 +36,9 @@ ROUTES = Map([
     Rule("/api/1.0/sections/<gid>/tasks", endpoint="section_tasks"),
     Rule("/api/1.0/tasks", endpoint="tasks"),
     Rule("/api/1.0/tasks/<gid>", endpoint="task"),
+    Rule("/api/1.0/events", endpoint="events"),
+    Rule("/api/1.0/projects/<gid>/events", endpoint="events"),
+    Rule("/api/1.0/tasks/<gid>/events", endpoint="events"),
     Rule("/api/1.0/batch", endpoint="batch", methods=["POST"]),
 ], strict_slashes=False)
 BATCH_LIMIT = 10
@@ -41,25 +46,6 @@ BATCH_LIMIT = 10
 COMPACT = {"task": ("name", "resource_subtype"), "project": ("name",), "section": ("name",),
            "workspace": ("name",), "user": ("name",)}
 OFFSET_TTL_S = 3600
-RATE_LIMIT_MESSAGE = "You've made too many requests and hit a rate limit. Please retry after the given amount of time."
-
-
-class AsanaError(Exception):
-    def __init__(self, status: int, message: str, **extra: object):
-        super().__init__(message)
-        error = {"message": message, **extra}
-        if status < 500:
-            error.setdefault("help", "For more information on API status codes and how to handle them, "
-                                     "read the docs on errors: https://developers.asana.com/docs/errors")
-        self.reply = Reply(status, {"errors": [error]})
-
-
-def rate_limited(seconds: int) -> Reply:
-    return Reply(429, {"errors": [{"message": RATE_LIMIT_MESSAGE}]}, {"Retry-After": str(seconds)})
-
-
-def server_error() -> Reply:
-    return Reply(500, {"errors": [{"message": "Server Error", "phrase": "6 sad squid snuggle softly"}]})
 
 
 def dispatch(up: Upstream) -> Reply:
@@ -207,10 +193,6 @@ def single(up: Upstream, record: dict, kind: str) -> Reply:
 # -- endpoints ---------------------------------------------------------------------------------------
 
 
-def _unknown(gid: str) -> AsanaError:
-    return AsanaError(404, f"Unknown object: {gid}")
-
-
 def me(up: Upstream, ws: Workspace) -> Reply:
     return single(up, ws.user_json(next(iter(ws.users.values()))), "user")
 
@@ -227,13 +209,13 @@ def _projects(up: Upstream, ws: Workspace) -> list[dict]:
 
 def workspace_projects(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid != ws.gid:
-        raise _unknown(gid)
+        raise unknown(gid)
     return listing(up, _projects(up, ws), "project")
 
 
 def workspace_users(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid != ws.gid:
-        raise _unknown(gid)
+        raise unknown(gid)
     return listing(up, [ws.user_json(u) for u in ws.users.values()], "user")
 
 
@@ -245,13 +227,13 @@ def projects(up: Upstream, ws: Workspace) -> Reply:
 
 def project(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid not in ws.projects:
-        raise _unknown(gid)
+        raise unknown(gid)
     return single(up, ws.project_json(ws.projects[gid]), "project")
 
 
 def sections(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid not in ws.projects:
-        raise _unknown(gid)
+        raise unknown(gid)
     return listing(up, [ws.section_json(ws.sections[s]) for s in ws.projects[gid].section_gids], "section")
 
 
@@ -291,7 +273,7 @@ def _tasks_listing(up: Upstream, ws: Workspace, tasks: list[Task]) -> Reply:
 
 def project_tasks(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid not in ws.projects:
-        raise _unknown(gid)
+        raise unknown(gid)
     if up.args.get("modified_since"):
         raise AsanaError(400, "modified_since: Unknown parameter for this endpoint")
     return _tasks_listing(up, ws, [ws.tasks[t] for t in ws.projects[gid].task_gids])
@@ -299,7 +281,7 @@ def project_tasks(up: Upstream, ws: Workspace, gid: str) -> Reply:
 
 def section_tasks(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid not in ws.sections or ws.sections[gid].project_gid not in ws.projects:
-        raise _unknown(gid)
+        raise unknown(gid)
     project_gid = ws.sections[gid].project_gid
     return _tasks_listing(up, ws, [ws.tasks[t] for t in ws.projects[project_gid].task_gids
                                    if ws.tasks[t].section_gid == gid])
@@ -318,7 +300,7 @@ def tasks(up: Upstream, ws: Workspace) -> Reply:
         return _tasks_listing(up, ws, [])
     assignee = up.args["assignee"]
     if up.args["workspace"] != ws.gid:
-        raise _unknown(up.args["workspace"])
+        raise unknown(up.args["workspace"])
     gid = next(iter(ws.users)) if assignee == "me" else assignee
     return _tasks_listing(up, ws, [t for t in ws.tasks.values() if t.assignee_gid == gid])
 
@@ -326,13 +308,13 @@ def tasks(up: Upstream, ws: Workspace) -> Reply:
 def _project_scope(up: Upstream, ws: Workspace) -> Reply:
     gid = up.args["project"]
     if gid not in ws.projects:
-        raise _unknown(gid)
+        raise unknown(gid)
     return _tasks_listing(up, ws, [ws.tasks[t] for t in ws.projects[gid].task_gids])
 
 
 def task(up: Upstream, ws: Workspace, gid: str) -> Reply:
     if gid not in ws.tasks:
-        raise _unknown(gid)
+        raise unknown(gid)
     return single(up, ws.task_json(ws.tasks[gid]), "task")
 
 
@@ -340,6 +322,7 @@ HANDLERS = {
     "me": me, "workspaces": workspaces, "workspace_projects": workspace_projects,
     "workspace_users": workspace_users, "projects": projects, "project": project, "sections": sections,
     "project_tasks": project_tasks, "section_tasks": section_tasks, "tasks": tasks, "task": task,
+    "events": asana_events.events,
 }
 
 
@@ -352,12 +335,22 @@ def corrupt(data: dict) -> dict:
             corrupt(bodies[0])
         return data
     record = records[0] if isinstance(records, list) and records else records
-    if isinstance(record, dict):
+    if isinstance(record, dict) and "sync" in data:  # an events page: the event keeps its resource
+        record["created_at"], record["action"] = 1234, ["maybe"]
+    elif isinstance(record, dict):
         record["modified_at"] = 1234
         record["completed"] = "maybe"
     return data
 
 
-def expired_cursor(up: Upstream) -> Reply | None:
-    """Asana's expiring cursor is the pagination offset."""
-    return AsanaError(400, "offset: Your pagination token has expired.").reply if up.args.get("offset") else None
+def cursor_expires(up: Upstream) -> bool:
+    """Asana's expiring cursors: the pagination offset and the events sync token."""
+    return bool(up.args.get("offset")) or asana_events.presents_token(up)
+
+
+def expired_cursor(up: Upstream) -> Reply:
+    """Expire the cursor this call presents, as Asana may under load, and answer as Asana does."""
+    if asana_events.presents_token(up):
+        with up.account.lock:
+            return asana_events.expire_presented(up)
+    return AsanaError(400, "offset: Your pagination token has expired.").reply

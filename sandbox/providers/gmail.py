@@ -217,11 +217,13 @@ def _threads(messages: list[Message]) -> dict[str, list[Message]]:
 
 
 def list_threads(up: Upstream, mailbox: Mailbox) -> Reply:
+    """Threads with a matching message, newest first; a thread's historyId is its whole thread's, as threads.get says."""
     threads = _threads(_matching(up, mailbox))
     page, token = _page(up, mailbox, list(threads.items()))
     out: dict = {}
     if page:
-        out["threads"] = [{"id": tid, "snippet": msgs[0].snippet, "historyId": str(max(m.history_id for m in msgs))}
+        whole = _threads([m for m in mailbox.ordered() if m.thread_id in {tid for tid, _ in page}])
+        out["threads"] = [{"id": tid, "snippet": msgs[0].snippet, "historyId": _thread_history_id(whole[tid])}
                           for tid, msgs in page]
     if token:
         out["nextPageToken"] = token
@@ -229,13 +231,20 @@ def list_threads(up: Upstream, mailbox: Mailbox) -> Reply:
     return Reply(200, out)
 
 
+def _thread_history_id(messages: list[Message]) -> str:
+    """The last history record that touched any of the thread's messages, Trash and Spam included."""
+    return str(max(m.history_id for m in messages))
+
+
 def get_thread(up: Upstream, mailbox: Mailbox, thread_id: str) -> Reply:
+    """Every message of the thread (Trash and Spam too, labelled), oldest first, each as messages.get renders it."""
     fmt = _format(up, ("minimal", "full", "metadata"))
-    messages = sorted((m for m in mailbox.messages.values() if m.thread_id == thread_id), key=lambda m: m.internal_ms)
+    messages = sorted((m for m in mailbox.messages.values() if m.thread_id == thread_id),
+                      key=lambda m: (m.internal_ms, m.id))
     if not messages:
         raise not_found()
     headers = up.args.getlist("metadataHeaders")
-    return Reply(200, {"id": thread_id, "historyId": str(max(m.history_id for m in messages)),
+    return Reply(200, {"id": thread_id, "historyId": _thread_history_id(messages),
                        "messages": [render_message(m, fmt, headers) for m in messages]})
 
 
@@ -293,7 +302,11 @@ def corrupt(data: dict) -> dict:
     return data
 
 
-def expired_cursor(up: Upstream) -> Reply | None:
+def cursor_expires(up: Upstream) -> bool:
     """History past retention is the Gmail cursor that expires."""
-    return not_found().reply if up.path.endswith("/history") else None
+    return up.path.endswith("/history")
+
+
+def expired_cursor(up: Upstream) -> Reply:
+    return not_found().reply
 

@@ -210,12 +210,21 @@ def paged_list(up: Upstream, key: str, rows: list, render, modified_ms) -> Reply
             raise validation("Your request is not filtering Invoices efficiently. Please use paging.",
                              "HighVolumeException")
         return envelope(up, key, records)
-    if not page_raw.isdigit() or int(page_raw) < 1 or (size_raw and not size_raw.isdigit()):
-        raise validation("page and pageSize must be positive integers")
-    page, size = int(page_raw), min(MAX_PAGE_SIZE, int(size_raw or DEFAULT_PAGE_SIZE))
+    if not page_raw.isdigit() or int(page_raw) < 1:
+        raise validation("page must be a positive integer")
+    page, size = int(page_raw), _page_size(size_raw)
     chunk = records[(page - 1) * size:page * size]
     pagination = {"page": page, "pageSize": size, "pageCount": -(-len(records) // size), "itemCount": len(records)}
     return envelope(up, key, chunk, pagination)
+
+
+def _page_size(raw: str | None) -> int:
+    """`pageSize` 1..1000, 100 when absent (Xero's paging change of July 2024; providers.md §3.3)."""
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise validation(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}")
+    return int(raw)
 
 
 # -- endpoints ---------------------------------------------------------------------------------------
@@ -289,5 +298,9 @@ def corrupt(data) -> object:
     return data
 
 
-def expired_cursor(up: Upstream) -> Reply | None:
-    return None  # Xero's If-Modified-Since never expires
+def cursor_expires(up: Upstream) -> bool:
+    return False  # Xero's If-Modified-Since never expires
+
+
+def expired_cursor(up: Upstream) -> Reply:
+    raise AssertionError("Xero has no expiring cursor")

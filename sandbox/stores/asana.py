@@ -2,19 +2,23 @@
 
 Facts followed (reference/providers.md §2): gids are numeric strings; timestamps are ISO 8601
 UTC with milliseconds and `Z`; `due_on` is a date; deleted tasks simply vanish from listings
-(only `modified_since` polling plus reconciliation can notice); moving a task between projects
-does not bump `modified_at`.
+(polling with `modified_since` cannot notice; the events stream says `deleted`); moving a task
+between projects does not bump `modified_at`. Every change after the world is generated goes
+through the methods below, which also record the events Asana would report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 
+from sandbox.ids import asana_gid
+from sandbox.stores.asana_events import EventLog, iso_ms
 
-def iso_ms(ms: int) -> str:
-    """Format epoch milliseconds as Asana does: `2026-04-27T19:48:41.758Z`."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+# The task field a change edits, the attribute holding it, and the story Asana adds for it
+# (story subtype names as seen in Asana's API; not enumerated in its OpenAPI).
+TASK_FIELDS = {"name": ("name", "name_changed"), "due_on": ("due_on", "due_date_changed"),
+               "assignee": ("assignee_gid", "assigned"), "completed": ("completed", "marked_complete")}
 
 
 @dataclass
@@ -75,8 +79,12 @@ class Workspace:
     tasks: dict[str, Task] = field(default_factory=dict)
     deleted_tasks: dict[str, Task] = field(default_factory=dict)
     deleted_projects: dict[str, Project] = field(default_factory=dict)
+    events: EventLog = field(init=False)
 
-    # -- mutations ---------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self.events = EventLog(self.gid)
+
+    # -- building blocks (no events: the generator builds the world's past with these) --------
 
     def add_project(self, project: Project, sections: list[Section]) -> None:
         self.projects[project.gid] = project
@@ -93,11 +101,84 @@ class Workspace:
         self.projects[task.project_gid].task_gids.remove(gid)
         self.deleted_tasks[gid] = task
 
-    def delete_project(self, gid: str) -> None:
-        """Delete a project and, as Asana does for single-homed tasks, the tasks in it."""
+    # -- changes Asana reports as events (change batches call these) ----------------------------
+
+    def create_task(self, task: Task, at: int) -> None:
+        """Add a task to its project and section: `added` under each, as Asana reports it."""
+        self.add_task(task)
+        for parent in (self.compact("project", task.project_gid), self.compact("section", task.section_gid)):
+            self._record(task, at, "added", parent=parent)
+
+    def edit_task(self, task: Task, at: int, name: str, value: object) -> None:
+        """Set one field (`TASK_FIELDS`), bump modified_at, and report `changed` plus its story."""
+        attribute, story = TASK_FIELDS[name]
+        setattr(task, attribute, value)
+        if name == "completed":
+            task.completed_ms = at if value else None
+        task.modified_ms = at
+        change = {"field": name, "action": "changed"}
+        if name == "assignee":  # new_value only when the value is a resource (OpenAPI EventResponse)
+            change["new_value"] = self.compact("user", task.assignee_gid)
+        actor = task.assignee_gid if name == "completed" and task.assignee_gid else None
+        self._record(task, at, "changed", change=change, actor=actor)
+        self._story(task, at, story, actor)
+
+    def move_task_to_section(self, task: Task, section_gid: str, at: int) -> None:
+        """Move within the project: the task is `added` to the new section."""
+        task.section_gid, task.modified_ms = section_gid, at
+        self._record(task, at, "added", parent=self.compact("section", section_gid))
+        self._story(task, at, "section_changed")
+
+    def move_task_to_project(self, task: Task, target: Project, at: int) -> None:
+        """Move to another project: `removed` from the old one, `added` to the new; modified_at stays."""
+        self._record(task, at, "removed", parent=self.compact("project", task.project_gid))
+        self.projects[task.project_gid].task_gids.remove(task.gid)
+        task.project_gid, task.section_gid = target.gid, target.section_gids[0]
+        target.task_gids.append(task.gid)
+        for parent in (self.compact("project", target.gid), self.compact("section", task.section_gid)):
+            self._record(task, at, "added", parent=parent)
+
+    def remove_task(self, gid: str, at: int) -> None:
+        """Delete a task: it vanishes from listings and its streams report `deleted`."""
+        self._record(self.tasks[gid], at, "deleted")
+        self.delete_task(gid)
+
+    def create_project(self, project: Project, sections: list[Section], at: int) -> None:
+        self.add_project(project, sections)
+        self._record_project(project, at, "added", parent=self.compact("workspace", self.gid))
+
+    def archive_project(self, project: Project, at: int) -> None:
+        project.archived, project.modified_ms = True, at
+        self._record_project(project, at, "changed", change={"field": "archived", "action": "changed"})
+
+    def remove_project(self, gid: str, at: int) -> None:
+        """Delete a project and, as Asana does for single-homed tasks, the tasks in it; each `deleted`."""
         for task_gid in list(self.projects[gid].task_gids):
-            self.delete_task(task_gid)
+            self.remove_task(task_gid, at)
+        self._record_project(self.projects[gid], at, "deleted")
         self.deleted_projects[gid] = self.projects.pop(gid)
+
+    def _owner(self) -> str:
+        return next(iter(self.users))
+
+    def _record(self, task: Task, at: int, action: str, *, parent: dict | None = None,
+                change: dict | None = None, actor: str | None = None) -> None:
+        """Report a task event on the task's stream and, bubbling up, its project's."""
+        resource = {"gid": task.gid, "resource_type": "task", "name": task.name}
+        self.events.record(at, action, resource, (task.gid, task.project_gid), parent=parent, change=change,
+                           user=self.compact("user", actor or self._owner()))
+
+    def _story(self, task: Task, at: int, subtype: str, actor: str | None = None) -> None:
+        """Asana adds a system story to the task for most edits; it bubbles up like the edit."""
+        story = {"gid": asana_gid(self.gid, "story", self.events.head + 1), "resource_type": "story",
+                 "resource_subtype": subtype}
+        self.events.record(at, "added", story, (task.gid, task.project_gid),
+                           parent={"gid": task.gid, "resource_type": "task", "name": task.name},
+                           user=self.compact("user", actor or self._owner()))
+
+    def _record_project(self, project: Project, at: int, action: str, **details) -> None:
+        self.events.record(at, action, self.compact("project", project.gid), (project.gid,),
+                           user=self.compact("user", self._owner()), **details)
 
     # -- rendering ---------------------------------------------------------------------------
 

@@ -71,6 +71,26 @@ def asana_list(nango: httpx.Client, headers: dict, path: str, params: dict | Non
     return [item for page in asana_pages(nango, headers, path, params) for item in page["data"]]
 
 
+def asana_sync_token(nango: httpx.Client, headers: dict, resource: str) -> str:
+    """Start an event stream: the first call has no token and answers 412 with a fresh one (§2.3 Events)."""
+    response = nango.get("/proxy/api/1.0/events", params={"resource": resource}, headers=headers)
+    assert response.status_code == 412, response.text
+    return response.json()["sync"]
+
+
+def asana_events(nango: httpx.Client, headers: dict, resource: str, sync: str) -> tuple[list[dict], str]:
+    """Every event after a token: while `has_more`, call again at once with the new token (§2.3 Events)."""
+    events: list[dict] = []
+    while True:
+        response = nango.get("/proxy/api/1.0/events", params={"resource": resource, "sync": sync}, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        events += body["data"]
+        sync = body["sync"]
+        if not body["has_more"]:
+            return events, sync
+
+
 def xero_pages(nango: httpx.Client, headers: dict, resource: str, params: dict | None = None,
                page_size: int = 100) -> Iterator[dict]:
     """Every page of a Xero list: `page` from 1, stop at a page shorter than `pageSize` (§3.3)."""

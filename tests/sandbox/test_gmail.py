@@ -162,6 +162,86 @@ def test_threads_get_holds_the_threads_messages(shared):
     assert all(header_names(m) == ["Subject"] for m in body["messages"])
 
 
+def biggest_thread(truth: dict) -> str:
+    live = [m for m in truth["messages"] if not m["deleted"]]
+    return max({m["threadId"] for m in live}, key=lambda t: (sum(m["threadId"] == t for m in live), t))
+
+
+def label_in_world(mailbox: Mailbox, message_id: str, label: str) -> None:
+    """Arrange a state the change batches never make (Spam, a trashed reply) straight in the world."""
+    user = mailbox.running.sandbox.world.user(mailbox.user)
+    with user.lock:
+        user.mailbox.change_labels(message_id, add=(label,), remove=("INBOX",))
+
+
+METADATA = {"format": "metadata", "metadataHeaders": ["From", "Subject", "Date"]}
+
+
+def test_threads_get_metadata_gives_each_message_exactly_as_messages_get_does(mailbox):
+    thread = biggest_thread(mailbox.truth())
+    members = sorted((m for m in mailbox.truth()["messages"] if m["threadId"] == thread),
+                     key=lambda m: (int(m["internalDate"]), m["id"]))
+    assert len(members) >= 4
+    label_in_world(mailbox, members[0]["id"], "TRASH")
+    label_in_world(mailbox, members[1]["id"], "SPAM")
+    user = mailbox.running.sandbox.world.user(mailbox.user)
+    with user.lock:
+        user.mailbox.delete(members[2]["id"])  # deleted for good: gone from the thread, as from messages.get
+    body = mailbox.get(f"/threads/{thread}", **METADATA).json()
+    assert set(body) == {"id", "historyId", "messages"} and body["id"] == thread
+    assert [m["id"] for m in body["messages"]] == [m["id"] for m in members if m is not members[2]], \
+        "every message not deleted, Trash and Spam included, oldest first"
+    for message in body["messages"]:
+        assert message == mailbox.get(f"/messages/{message['id']}", **METADATA).json()
+        assert {"id", "threadId", "labelIds", "snippet", "historyId", "internalDate", "sizeEstimate",
+                "payload"} <= set(message)
+        assert header_names(message) and set(header_names(message)) <= {"From", "Subject", "Date"}
+    assert "TRASH" in body["messages"][0]["labelIds"] and "SPAM" in body["messages"][1]["labelIds"]
+    assert body["historyId"] == str(max(int(m["historyId"]) for m in body["messages"]))
+
+
+def test_threads_list_and_threads_get_agree_on_a_threads_history_id(mailbox):
+    thread = biggest_thread(mailbox.truth())
+    oldest = min((m for m in mailbox.truth()["messages"] if m["threadId"] == thread), key=lambda m: m["internalDate"])
+    label_in_world(mailbox, oldest["id"], "TRASH")  # the thread's latest change is now on a hidden message
+    listed = {t["id"]: t for t in gmail_list(mailbox.nango, mailbox.headers, "/gmail/v1/users/me/threads", "threads",
+                                             {"maxResults": 500})}
+    assert thread in listed, "a thread with mail outside Trash and Spam is still listed"
+    assert listed[thread]["historyId"] == mailbox.get(f"/threads/{thread}", format="minimal").json()["historyId"]
+
+
+def test_a_thread_wholly_in_trash_is_listed_only_with_include_spam_trash(mailbox):
+    [trashed] = mailbox.change("gmail.trash", count=1)
+    thread = next(m["threadId"] for m in mailbox.truth()["messages"] if m["id"] == trashed)
+    assert [m["id"] for m in mailbox.truth()["messages"] if m["threadId"] == thread] == [trashed], \
+        "gmail.trash picks a newsletter, a thread of its own"
+    threads = "/gmail/v1/users/me/threads"
+    assert thread not in {t["id"] for t in gmail_list(mailbox.nango, mailbox.headers, threads, "threads")}
+    assert thread in {t["id"] for t in gmail_list(mailbox.nango, mailbox.headers, threads, "threads",
+                                                  {"includeSpamTrash": "true"})}
+    body = mailbox.get(f"/threads/{thread}", **METADATA).json()
+    assert [m["id"] for m in body["messages"]] == [trashed] and "TRASH" in body["messages"][0]["labelIds"]
+
+
+def test_a_thread_whose_mail_was_deleted_is_404(mailbox):
+    deleted = mailbox.change("gmail.delete", count=1)
+    thread = next(m["threadId"] for m in mailbox.truth()["messages"] if m["id"] == deleted[0])
+    assert not [m for m in mailbox.truth()["messages"] if m["threadId"] == thread and not m["deleted"]], \
+        "gmail.delete picks a newsletter, a thread of its own"
+    response = mailbox.get(f"/threads/{thread}", **METADATA)
+    assert response.status_code == 404 and response.json()["error"]["errors"][0]["reason"] == "notFound"
+
+
+@pytest.mark.parametrize(("fmt", "status"), [("full", 200), ("minimal", 200), ("metadata", 200), ("raw", 400)])
+def test_threads_get_formats(shared, fmt, status):
+    thread = biggest_thread(shared.truth())
+    response = shared.get(f"/threads/{thread}", format=fmt)
+    assert response.status_code == status, response.text
+    if status == 200:
+        first = response.json()["messages"][0]
+        assert first == shared.get(f"/messages/{first['id']}", format=fmt).json()
+
+
 # -- messages.get --------------------------------------------------------------------------------
 
 def test_metadata_format_returns_only_the_asked_headers(shared):
@@ -330,6 +410,16 @@ def test_quota_is_counted_in_units_per_method(make_sandbox):
     assert error["errors"][0]["reason"] in ("rateLimitExceeded", "userRateLimitExceeded")
     if response.status_code == 403:
         assert error["errors"][0]["domain"] == "usageLimits"
+
+
+def test_threads_calls_cost_10_units_each(make_sandbox):
+    """threads.list and threads.get cost 10 units, messages.get 5 (providers.md §1.5, legacy table)."""
+    limited = Mailbox(make_sandbox(users=1, limits={"gmail_units_per_minute": 25}))
+    thread = limited.get("/threads", maxResults=1).json()["threads"][0]["id"]  # 10
+    assert limited.get(f"/threads/{thread}", format="metadata").status_code == 200  # 20
+    message = limited.truth()["messages"][0]["id"]
+    assert limited.get(f"/messages/{message}", format="metadata").status_code == 200  # 25
+    assert limited.get(f"/threads/{thread}", format="metadata").status_code in (429, 403)
 
 
 @pytest.mark.parametrize("ahead", [0, 5])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAVES = ["sandbox.ids", "sandbox.vocab", "sandbox.studio", "sandbox.stores.gmail", "sandbox.stores.asana",
-          "sandbox.stores.xero", "sandbox.generate", "sandbox.world", "sandbox.changes", "sandbox.faults",
+          "sandbox.stores.asana_events", "sandbox.stores.xero", "sandbox.generate", "sandbox.world", "sandbox.changes", "sandbox.faults",
           "sandbox.limits", "sandbox.server"]
 HTTP_APP = {"sandbox.app", "sandbox.admin", "sandbox.nango", "sandbox.proxy", "sandbox.http", "werkzeug", "jinja2",
             "httpx"}
@@ -51,3 +52,15 @@ def test_the_package_root_exports_the_sandbox_and_its_config() -> None:
 def test_an_unknown_name_is_an_import_error() -> None:
     with pytest.raises(ImportError):
         from sandbox import NoSuchThing  # noqa: F401
+
+
+def test_every_admin_route_is_in_the_readmes_admin_table() -> None:
+    from sandbox.app import _rules
+
+    def shape(text: str) -> str:
+        return re.sub(r"<[^>]+>", "<>", text)
+
+    readme = shape((ROOT / "README.md").read_text())
+    routes = {shape(rule.rule) for rule in _rules().iter_rules() if rule.rule.startswith("/_sandbox")}
+    missing = [r for r in sorted(routes) if not re.search(r"`[A-Z|]+ " + re.escape(r) + "`", readme)]
+    assert not missing, f"document these admin routes in the README's sandbox section: {missing}"

@@ -135,6 +135,51 @@ def test_other_lists_page_completely(shared, resource, key):
     assert len(listed) == len(expected)
 
 
+@pytest.mark.parametrize("page_size", [1, 7, 1000])
+@pytest.mark.parametrize(("resource", "key", "params"), [("Contacts", "ContactID", {"includeArchived": "true"}),
+                                                         ("Invoices", "InvoiceID", {})])
+def test_page_size_from_1_to_1000_pages_completely_in_order(shared, page_size, resource, key, params):
+    """`pageSize` 1..1000 (Xero's 2024 paging change, providers.md §3.3) with `order` and the pagination block."""
+    truth = shared.truth()[resource.lower()]
+    pages = list(xero_pages(shared.nango, shared.headers, resource, {**params, "order": "UpdatedDateUTC ASC"},
+                            page_size=page_size))
+    listed = [r for page in pages for r in page[resource]]
+    assert [r[key] for r in listed] == [r[key] for r in sorted(listed, key=updated)]
+    assert sorted(updated(r) for r in listed) == [updated(r) for r in listed], "ascending across pages"
+    assert {r[key] for r in listed} == {r[key] for r in truth} and len(listed) == len(truth)
+    page_count = math.ceil(len(truth) / page_size)
+    for number, page in enumerate(pages[:page_count], start=1):
+        assert page["pagination"] == {"page": number, "pageSize": page_size, "pageCount": page_count,
+                                      "itemCount": len(truth)}
+        assert len(page[resource]) == min(page_size, len(truth) - (number - 1) * page_size)
+
+
+def test_page_size_counts_only_what_if_modified_since_keeps(shared):
+    truth = shared.truth()["invoices"]
+    cut = sorted(updated(i) for i in truth)[len(truth) // 2] // 1000 * 1000
+    since = utc(cut).strftime("%Y-%m-%dT%H:%M:%S")
+    kept = [i for i in truth if updated(i) >= cut]
+    body = shared.get("/Invoices", headers={"Nango-Proxy-If-Modified-Since": since}, page=1, pageSize=3).json()
+    assert body["pagination"] == {"page": 1, "pageSize": 3, "pageCount": math.ceil(len(kept) / 3),
+                                  "itemCount": len(kept)}
+    assert len(body["Invoices"]) == 3 and all(updated(i) >= cut for i in body["Invoices"])
+
+
+def test_a_page_past_the_end_is_empty(shared):
+    count = len(shared.truth()["invoices"])
+    body = shared.get("/Invoices", page=math.ceil(count / 50) + 1, pageSize=50).json()
+    assert body["Invoices"] == [] and body["pagination"]["itemCount"] == count
+
+
+@pytest.mark.parametrize("page_size", ["0", "1001", "5000", "-1", "ten", "2.5"])
+@pytest.mark.parametrize("resource", ["Contacts", "Invoices"])
+def test_page_size_outside_1_to_1000_is_refused(shared, resource, page_size):
+    response = shared.get(f"/{resource}", page=1, pageSize=page_size)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["Type"] == "ValidationException" and body["ErrorNumber"] == 10 and "pageSize" in body["Message"]
+
+
 def test_dates_are_microsoft_json_with_string_companions(shared):
     invoices = shared.list("Invoices")
     for invoice in invoices:
