@@ -172,8 +172,8 @@ def _card(service: str, integration: str, name: str, record, fresh: dict | None,
         state = ("needs-reauth", "Needs re-authorisation",
                  f"{name} stopped accepting Sylo's access: {record.last_error or 'the authorisation expired'}. "
                  "Reconnect to fix it.")
-    elif fresh and fresh.get("note") and fresh["note"].startswith("last sync failed"):
-        state = ("error", "Error", f"The last sync failed: {fresh['note'].removeprefix('last sync failed: ')}.")
+    elif fresh and fresh.get("state") == "failing":
+        state = ("error", "Error", f"The last sync failed: {fresh.get('error') or 'no reason given'}.")
     elif not card["last_success_at"]:
         state = ("syncing", "Syncing", "Connected; the first sync is under way.")
     elif fresh and fresh.get("stale"):

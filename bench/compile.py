@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.populate import populate  # noqa: E402
+from pipelines.sync.snapshot import populate  # noqa: E402
 from pipelines.documents.export import Exporter  # noqa: E402
 from pipelines.models import ModelRunner  # noqa: E402
 from pipelines.documents.publish import PublishSettings, publish  # noqa: E402

@@ -56,7 +56,7 @@ class Reader:
 
 def build_deployment(data_dir: Path, users: int, scale: float) -> list[Reader]:
     """Generate a world, publish its export and give every user an API token, as the pipeline would."""
-    from bench.populate import populate
+    from pipelines.sync.snapshot import populate
     from pipelines.documents.export import Exporter
     from pipelines.models import ModelRunner
     from pipelines.documents.publish import PublishSettings, publish

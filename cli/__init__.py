@@ -198,8 +198,11 @@ def demo(users: int, seed: int, now_text: str | None, scale: float, serve: bool,
         ids = world.world.initial_user_ids(users)
         for user in world.world.users():
             pipeline.appdb.ensure_user(user.user_id, email=user.studio.owner.email, display_name=user.studio.name)
-        failures = _run(pipeline, ids, None, as_of=config.now).failures
-        _print_summary(pipeline, world, ids, config.now.date().isoformat())
+        # One clock for everything the documents judge (days overdue, due soon, stale): the wall clock,
+        # the one sync times are on. The world's own clock only dates what it generates.
+        report = _run(pipeline, ids, None)
+        failures = report.failures
+        _print_summary(pipeline, world, ids, report.as_of.date().isoformat())
         click.echo(f"Warehouse: {pipeline.warehouse!r}; app DB: {pipeline.appdb!r}")
         if serve:
             _serve_demo(pipeline, settings, ids[0], port)

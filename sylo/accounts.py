@@ -17,12 +17,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select, update
 
 from sylo.appdb.schema import login_links, users, web_sessions
 from sylo.throttle import Throttle
+from sylo.clock import utc_now as now
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MiB and tens of ms per hash: slow for guessing, fine for sign-in
 MIN_PASSWORD = 10
@@ -75,10 +76,6 @@ class Session:
     user_id: str
     csrf_token: str
     expires_at: datetime
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def digest(token: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from pipelines.documents import links
@@ -34,6 +34,7 @@ from pipelines.documents.schema import (
 )
 from pipelines.warehouse import Warehouse
 from sylo.services import SERVICES, service
+from sylo.clock import as_utc as _aware
 
 MARTS = ("projects", "communications", "tasks", "invoices", "financials", "match_report")
 
@@ -113,12 +114,6 @@ def availability(kind: str, sources: list[Freshness]) -> Availability:
     else:
         status = "complete"
     return Availability(status=status, services=[s.service for s in feeding])
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _money(value: Decimal | float | None) -> float:

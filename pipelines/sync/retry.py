@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
+from sylo.backoff import exponential
 from sylo.nango.client import NangoError, NangoRateLimited, ProviderRateLimited
 
 T = TypeVar("T")
@@ -45,9 +46,8 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with equal jitter: half fixed, half random."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+        """Exponential backoff with equal jitter (sylo/backoff.py)."""
+        return exponential(attempt, base=self.base_delay, cap=self.max_delay, rng=rng)
 
     def rate_limit_wait(self, retry_after: float | None, attempt: int, rng: random.Random) -> float:
         if retry_after is None:

@@ -9,7 +9,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic import command
@@ -25,6 +25,7 @@ CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connecti
                       connections.c.updated_at, connections.c.purge_requested_at)
 from sylo.files import private_dir, private_file
 from sylo.keyring import Keyring
+from sylo.clock import as_utc as _utc, utc_now as now
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger(__name__)
@@ -110,10 +111,6 @@ class Credentials:
     api_token: str = field(repr=False)
     secret: SecretInfo
     signing_secret: str = field(repr=False)
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def engine_url(url: str) -> str:
@@ -403,11 +400,6 @@ def hash_token(token: str) -> str:
 def secret_aad(user_id: str, secret_id: str) -> bytes:
     """Binds a ciphertext to its row, so one copied to another user or row fails to decrypt."""
     return f"signing_secret:{user_id}:{secret_id}".encode()
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _token_info(row) -> TokenInfo:

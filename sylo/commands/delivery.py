@@ -24,7 +24,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import random
 import re
 import threading
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from sylo.backoff import exponential
 from sylo.commands.catalog import DEFAULT_PATH
 from sylo.commands.outbox import Command, Outbox, now
 from sylo.commands.signing import TOLERANCE_SECONDS, sign
@@ -191,8 +191,7 @@ def backoff(attempts: int, retry_after: float | None = None, cap: float = MAX_BA
     """0.5 s, 1 s, 2 s ... capped, with full jitter on the upper half; Retry-After wins (up to 5 minutes)."""
     if retry_after is not None:
         return min(max(retry_after, 0.5), MAX_BACKOFF_SECONDS)
-    ceiling = min(cap, 0.5 * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + random.random() * ceiling / 2
+    return exponential(attempts, base=0.5, cap=cap)
 
 
 def duration(span: timedelta) -> str:

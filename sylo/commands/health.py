@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sylo.appdb.schema import delivery_counts, delivery_health
 from sylo.commands.catalog import DEFAULT_PATH
+from sylo.clock import as_utc as _aware
 
 TARGET = "n8n"
 REPEATED = 3  # failures of one cause in a row before n8n is reported failing: one is a blip
@@ -127,7 +128,3 @@ def _default_path(settings) -> str:
     return urlsplit(settings.n8n_url or "").path.rstrip("/") + DEFAULT_PATH
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sylo.appdb.schema import audit_log, command_results, commands
 from sylo.commands import health
+from sylo.clock import as_utc as _aware, utc_now as now
 
 PENDING = ("queued", "delivering")
 OPEN = ("queued", "delivering", "running")  # a result n8n reports may still settle these
@@ -88,10 +89,6 @@ class ResultReplayed(Exception):
 
 class CommandFinished(Exception):
     """The command already has its outcome."""
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def new_command_id() -> str:
@@ -286,8 +283,3 @@ def _audit(user_id, kind, outcome, command_id, action, message_id, source, detai
                 message_id=message_id, source=source, detail=detail, created_at=at)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every timestamp here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)

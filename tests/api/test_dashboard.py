@@ -223,7 +223,8 @@ def test_a_first_sync_that_failed_shows_the_error_not_syncing(app, accounts, dep
     document = jsonlib.loads(original)
     for item in document["freshness"]:
         if item["service"] == "xero":
-            item.update(last_success_at=None, note="last sync failed: Xero answered 500 three times")
+            item.update(last_success_at=None, state="failing", error="Xero answered 500 three times",
+                        note="last sync failed: Xero answered 500 three times")
     deployment.appdb.record_connection(user_id=user_id, integration="xero", connection_id="c-xero-1",
                                        status="connected", kind="connected", source="webhook")
     try:

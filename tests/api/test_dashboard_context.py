@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bench.populate import user_batch
+from pipelines.sync.snapshot import snapshot_batch
 from pipelines.documents.export import Exporter
 from pipelines.documents.publish import PublishSettings, publish
 from pipelines.models import ModelRunner
@@ -34,7 +34,7 @@ def exported_as(deployment, tmp_path):
         warehouse.ensure_schema()
         world = World(5, NOW, 1.0)  # the deployment's world: its users are the world's
         synced = NOW - timedelta(minutes=5)
-        batch = user_batch(world, user_id, synced)
+        batch = snapshot_batch(user_id, world.truth(user_id), synced)
         change(batch)
         warehouse.apply(user_id, batch, synced)
         ModelRunner(warehouse).run([user_id], NOW)

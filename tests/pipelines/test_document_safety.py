@@ -16,7 +16,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from bench.populate import user_batch
+from pipelines.sync.snapshot import snapshot_batch
 from pipelines.documents import links
 from pipelines.documents.export import Exporter
 from pipelines.documents.publish import PublishSettings, publish
@@ -63,7 +63,7 @@ SYLO_HOSTS = ("https://mail.google.com/", "https://app.asana.com/", "https://go.
 
 def hostile_batch(world: World, user_id: str, now: datetime):
     """The user's replica with every injected column set to a hostile string, cycling through HOSTILE."""
-    batch = user_batch(world, user_id, now)
+    batch = snapshot_batch(user_id, world.truth(user_id), now)
     for (table, column), _ in INJECTED.items():
         for i, row in enumerate(batch.rows[table]):
             row[column] = HOSTILE[i % len(HOSTILE)]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from bench.populate import populate, user_batch
+from pipelines.sync.snapshot import populate, snapshot_batch
 from sylo import mcp_configs
 from pipelines.documents.schema import DOCUMENTS, SCHEMA_DIR, json_schema
 from pipelines.documents.export import Exporter, atomic_write
@@ -223,7 +223,7 @@ def publish_replica(warehouse, exporter, change=None, connections=None, synced_a
     world = World(5, NOW, 1.0)
     [user_id] = world.initial_user_ids(1)
     synced = NOW - synced_ago
-    batch = user_batch(world, user_id, synced)
+    batch = snapshot_batch(user_id, world.truth(user_id), synced)
     if change:
         change(batch)
     warehouse.apply(user_id, batch, synced)

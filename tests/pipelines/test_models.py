@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.populate import populate
+from pipelines.sync.snapshot import populate
 from pipelines.models import MODELS_DIR, ModelError, ModelProject, ModelRunner
 from sandbox.changes import apply_batch
 from sandbox.world import World

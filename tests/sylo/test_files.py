@@ -39,19 +39,19 @@ def modes(root: Path) -> dict[str, str]:
 
 
 def test_a_demo_like_run_leaves_nothing_readable_by_others(sandbox, tmp_path, shell_umask):
-    from pipelines.runtime import Runtime
+    from pipelines.pipeline import Pipeline
 
     data_dir = tmp_path / "data"
     settings = Settings(_env_file=None, data_dir=data_dir, nango_url=sandbox.url,
                         nango_secret_key=SecretStr(sandbox.secret_key))
-    runtime = Runtime(settings)
+    runtime = Pipeline(settings)
     try:
         user_ids = sandbox.user_ids()
         for user_id in user_ids:
             runtime.appdb.ensure_user(user_id)
         Keyring.from_settings(settings)  # the generated encryption key
-        runtime.sync(user_ids)
-        _, published = runtime.compile(user_ids, datetime.now(timezone.utc))
+        report = runtime.run(user_ids, as_of=datetime.now(timezone.utc))
+        published = [user.published for user in report.users.values()]
         assert all(p.files_written for p in published)
         files = {p.name for p in data_dir.rglob("*") if p.is_file()}
         assert {"app.db", "warehouse.duckdb", "encryption.key", "all.md", "manifest.json"} <= files
