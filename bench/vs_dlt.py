@@ -11,8 +11,12 @@ One sandbox (seed fixed, provider rate limits off) serves both tools from a proc
 counting the requests that reach Nango and its proxy. Reading changes nothing in the sandbox, so
 both tools read the same world by taking turns: each round syncs both from scratch, applies one
 change batch (1% of records), then runs both incrementally, and checks both warehouses against the
-sandbox's ground truth. Within a round the order alternates (Sylo first, then dlt first, ...).
+sandbox's ground truth. The order alternates between rounds (Sylo first, then dlt first, ...).
 Every phase is a fresh child process, so its peak RSS (from `wait4`) and CPU time are its own.
+Each tool times itself from its first request to its last write, imports excluded: Sylo's clock
+starts once its warehouse is open (the connection lookup is inside); dlt's covers reading the
+connections, building the source and `pipeline.run` (extract, normalize, load). Records/s is
+the world's record count (the sandbox's own) over each tool's time, the same numerator for both.
 
 Per round:
 1. the fetch-only ceiling: Sylo's sync fetching and parsing the same pages, writing nothing;
