@@ -23,7 +23,7 @@ def csrf(response) -> str:
 
 def as_text(markdown: str) -> str:
     """What a line of Markdown reads as on a page."""
-    from api.dashboard import MARKDOWN
+    from api.dashboard.context_page import MARKDOWN
 
     return html.unescape(re.sub(r"<[^>]+>", "", MARKDOWN.render(markdown))).strip()
 
