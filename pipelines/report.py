@@ -62,6 +62,17 @@ class ServiceReport:
         totals = self.outcome.totals if self.outcome else None
         return bool(totals and (totals.added or totals.updated or totals.deleted))
 
+    @property
+    def newsworthy(self) -> bool:
+        """Worth reporting: new data, a first sync, a failure or pause, or a recovery from one.
+
+        A pass that found nothing new and stands as the last one did changes nothing an operator
+        would look at; reporting it anyway would cost the event log thousands of rows per run.
+        """
+        if self.status is not SyncStatus.SYNCED:
+            return self.status in (SyncStatus.FAILED, SyncStatus.PAUSED)
+        return self.changed or bool(self.outcome and (self.outcome.first or self.outcome.recovered))
+
     @classmethod
     def from_outcome(cls, outcome: Outcome) -> "ServiceReport":
         if outcome.status == "skipped":

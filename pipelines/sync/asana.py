@@ -1,15 +1,17 @@
-"""Asana: projects refreshed every run, tasks by `modified_since` per project (reference/providers.md §2).
+"""Asana: projects refreshed every run, tasks by each project's events (reference/providers.md §2).
 
-`modified_since` needs a project scope, so each project is polled; Asana's Batch API carries ten
-polls per request. Each project keeps its own cursor (the newest `modified_at` seen in it), so a
-change in one project during the run can never hide a change in another. Deleted tasks are
-invisible to polling: a periodic id reconciliation tombstones them (and re-reads tasks that
-moved between projects, which does not bump `modified_at`).
+Each project keeps an Events API sync token: a run replays the project's events since then (ten
+projects per Batch API request), re-reads the tasks changed, added or moved, and tombstones the
+tasks deleted, so deletions land on the next run, not the next reconciliation. A project without a
+token (new, or its token expired after 24 h) gets a token first, then is listed: in full the first
+time, by `modified_since` (its own cursor, the newest `modified_at` seen in it) after that. Events
+are delivered at most once, so a periodic id reconciliation still runs as the safety net.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -19,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from sylo.nango.client import ProviderError
 from pipelines.sync.engine import BadData, SyncContext
-from pipelines.warehouse import Batch, Tombstones, row_hash
+from pipelines.warehouse import Batch, StreamState, Tombstones, row_hash
 
 PROJECTS, TASKS = "asana.projects", "asana.tasks"
 PROJECT_FIELDS = "name,archived,notes,owner.name,start_on,due_on,created_at,modified_at,permalink_url,workspace"
@@ -79,6 +81,18 @@ class AsanaTask(BaseModel):
     memberships: list[Membership] = Field(default_factory=list)
 
 
+class EventResource(BaseModel):
+    gid: str
+    resource_type: str
+
+
+class AsanaEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    action: str  # changed | added | removed | deleted | undeleted
+    resource: EventResource
+
+
 class TaskStamp(BaseModel):
     gid: str
     modified_at: IsoTime
@@ -103,8 +117,12 @@ def task_row(user_id: str, t: AsanaTask, project_id: str, now: datetime) -> dict
     return {**row, "_hash": row_hash(row), "_synced_at": now, "_deleted_at": None}
 
 
-def _path(resource: str, **params: Any) -> str:
-    return f"/{resource}?{urlencode(params)}"
+def _path(what: str, **params: Any) -> str:
+    return f"/{what}?{urlencode(params)}"
+
+
+def _events_path(project: str, token: str | None) -> str:
+    return _path("events", resource=project, **({"sync": token} if token else {}))
 
 
 class AsanaSource:
@@ -177,31 +195,95 @@ class AsanaSource:
             if not offset:
                 return items
 
-    # -- tasks: modified_since per project, ten projects per request -------------------------------
+    # -- tasks: events per project, else modified_since; ten projects per request -----------------
 
     def _tasks(self, ctx: SyncContext, projects: list[str]) -> Iterator[Batch]:
+        """Each project with an events token replays its events; the others are listed (in full the
+        first time, by modified_since after that) and get a token first, so nothing between the
+        token and the listing is missed."""
         state = ctx.stream(TASKS)
         cursor = state.cursor or {}
         known: dict[str, str | None] = dict(cursor.get("projects") or {})
-        paths = {gid: self._poll_path(ctx, gid, known.get(gid)) for gid in projects}
-        stamps = {gid: known.get(gid) for gid in paths}  # projects gone upstream drop out of the cursor
-        done: set[str] = set()
+        tokens: dict[str, str] = {g: s for g, s in (cursor.get("events") or {}).items() if g in projects}
+        stamps = {gid: known.get(gid) for gid in projects}  # projects gone upstream drop out of the cursor
+        changed, deleted, expired = self._replay(ctx, [g for g in projects if g in known and g in tokens], tokens)
+        listed = [g for g in projects if g not in known or g not in tokens or g in expired]
+        tokens.update(self._fresh_tokens(ctx, [g for g in listed if g not in expired]))
+
+        def save() -> StreamState:
+            state.cursor = {"projects": {g: stamps[g] for g in projects if g in done or g in known},
+                            "events": {g: tokens[g] for g in projects if g in tokens},
+                            "reconciled_at": cursor.get("reconciled_at")}
+            return state
+
+        done: set[str] = set(projects) - set(listed)
+        if changed or deleted:
+            rows, missing = self._fetch_tasks(ctx, sorted(changed - deleted))
+            for row in rows:
+                home = row["project_id"]
+                if home in stamps:
+                    stamps[home] = _newest([row["modified_at"]], stamps[home])
+            yield Batch(rows={"asana_tasks": rows}, tombstones=[Tombstones("asana_tasks", sorted(deleted | missing))],
+                        states=[save()])
+        paths = {gid: self._poll_path(ctx, gid, known.get(gid)) for gid in listed}
         for finished, raws in self._poll(ctx, paths):
             now = ctx.now()
-            rows: dict[str, dict] = {}
+            rows_by_id: dict[str, dict] = {}
             for gid in finished:
                 tasks = [ctx.parse(AsanaTask, raw, where=f"tasks of project {gid}", key="gid") for raw in raws[gid]]
                 stamps[gid] = _newest([t.modified_at for t in tasks], stamps[gid])
                 for task in tasks:
-                    rows.setdefault(task.gid, task_row(ctx.user_id, task, gid, now))
+                    rows_by_id.setdefault(task.gid, task_row(ctx.user_id, task, gid, now))
             done.update(finished)
-            state.cursor = {"projects": {g: stamps[g] for g in paths if g in done or g in known},
-                            "reconciled_at": cursor.get("reconciled_at")}
-            yield Batch(rows={"asana_tasks": list(rows.values())}, states=[state])
+            yield Batch(rows={"asana_tasks": list(rows_by_id.values())}, states=[save()])
+        if not changed and not deleted and not listed:
+            yield Batch(states=[save()], pages=0)
         if not cursor.get("reconciled_at"):
             # The first complete listing of every project is as good as a reconciliation.
-            state.cursor = {"projects": dict(stamps), "reconciled_at": ctx.now().isoformat()}
+            state.cursor = {**save().cursor, "projects": dict(stamps), "reconciled_at": ctx.now().isoformat()}
             yield Batch(states=[state], pages=0)
+
+    def _replay(self, ctx: SyncContext, projects: list[str],
+                tokens: dict[str, str]) -> tuple[set[str], set[str], set[str]]:
+        """Each project's events since its token: tasks to re-read, tasks deleted, projects whose
+        token expired (Asana answers 412 with a fresh one; those are listed instead)."""
+        changed, deleted, expired = set(), set(), set()
+        pending = {gid: tokens[gid] for gid in projects}
+        while pending:
+            gids = list(pending)
+            answers = self._batch_answers(ctx, [_events_path(g, pending[g]) for g in gids], retry={412})
+            pending = {}
+            for gid, (status, body) in zip(gids, answers):
+                fresh = (body or {}).get("sync") if isinstance(body, dict) else None
+                if status == 412 and isinstance(fresh, str):
+                    ctx.note(f"asana events token of project {gid} expired: project listed instead")
+                    tokens[gid] = fresh
+                    expired.add(gid)
+                    continue
+                body = _ok(ctx, f"/events?resource={gid}", status, body)
+                for event in ctx.parse_list(AsanaEvent, body, "data", where=f"events of project {gid}", key="action"):
+                    if event.resource.resource_type != "task":
+                        continue
+                    (deleted if event.action == "deleted" else changed).add(event.resource.gid)
+                    if event.action == "undeleted":
+                        deleted.discard(event.resource.gid)
+                if not isinstance(fresh, str):
+                    raise BadData(f"asana events of project {gid} for user {ctx.user_id} carry no sync token")
+                tokens[gid] = fresh
+                if body.get("has_more"):
+                    pending[gid] = fresh
+        return changed, deleted, expired
+
+    def _fresh_tokens(self, ctx: SyncContext, projects: list[str]) -> dict[str, str]:
+        """A sync token per project, asked before its listing: Asana answers 412 with one."""
+        tokens = {}
+        for gid, (status, body) in zip(projects, self._batch_answers(ctx, [_events_path(g, None) for g in projects],
+                                                                      retry={412})):
+            fresh = body.get("sync") if isinstance(body, dict) else None
+            if status not in (200, 412) or not isinstance(fresh, str):
+                _ok(ctx, f"/events?resource={gid}", status if status != 412 else 400, body)
+            tokens[gid] = fresh
+        return tokens
 
     def _poll_path(self, ctx: SyncContext, project: str, stamp: str | None) -> str:
         path = f"/tasks?project={project}&{POLL_QUERY}"
@@ -238,7 +320,8 @@ class AsanaSource:
                     del pending[gid]
             yield finished, {gid: collected.pop(gid) for gid in finished}
 
-    def _batch_answers(self, ctx: SyncContext, paths: list[str]) -> list[tuple[int, dict | None]]:
+    def _batch_answers(self, ctx: SyncContext, paths: list[str],
+                       retry: set[int] = frozenset()) -> list[tuple[int, dict | None]]:
         """GET many Asana paths, ten per Batch API request.
 
         Rate-limited or failed actions are retried one by one (with the usual backoff); 4xx
@@ -258,8 +341,21 @@ class AsanaSource:
                 if isinstance(status, int) and status < 429 and isinstance(payload, dict):
                     results.append((status, payload))
                 else:
-                    results.append((200, ctx.get("api/1.0" + path)))
+                    results.append(self._get_alone(ctx, path, retry))
         return results
+
+    def _get_alone(self, ctx: SyncContext, path: str, expected: set[int]) -> tuple[int, dict | None]:
+        """One action the Batch API could not answer, retried on its own; `expected` errors are answers."""
+        try:
+            return 200, ctx.get("api/1.0" + path)
+        except ProviderError as exc:
+            if exc.status not in expected:
+                raise
+            try:
+                payload = json.loads(exc.body)
+            except ValueError:
+                payload = None
+            return exc.status, payload if isinstance(payload, dict) else None
 
     # -- reconciliation -------------------------------------------------------------------------------
 

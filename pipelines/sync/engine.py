@@ -62,6 +62,8 @@ class Outcome:
     full_resync: str | None = None
     message: str | None = None
     problem: str | None = None  # failed: reauth | transient | data (what an operator should do differs)
+    first: bool = False  # no stream of the service had synced successfully before this run
+    recovered: bool = False  # the previous run of the service failed or was paused
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     pending: "PendingCommit | None" = field(default=None, repr=False)  # the final commit, until `settle`
@@ -177,8 +179,9 @@ def sync_service(source: Source, *, user_id: str, connection: Connection, client
     `warehouse` may be a GroupWriter, which shares commits between concurrent syncs; `state`
     is the service's committed stream states, when the caller has read them already.
     """
-    outcome = Outcome(user_id, source.service)
     state = warehouse.load_state(user_id, source.service) if state is None else state
+    outcome = Outcome(user_id, source.service, first=not any(s.last_success_at for s in state.values()),
+                      recovered=any(s.last_error or s.blocked_until for s in state.values()))
     blocked = [s.blocked_until for s in state.values() if s.blocked_until]
     if blocked and max(blocked) > datetime.now(timezone.utc):
         outcome.status = "paused"

@@ -192,3 +192,25 @@ def test_a_batch_with_a_broken_user_fails_visibly_and_reports_the_others(sandbox
     by_partition = {(r.partition, r.status.value) for r in xero_check}
     assert (broken, "FAILED") in by_partition and (healthy, "SUCCEEDED") in by_partition
     assert not [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+
+
+def test_a_quiet_batch_reports_only_what_changed(sandbox, runtime):
+    """Nothing new for a user: nothing to record (the event log would otherwise grow by ~25 rows a user a pass)."""
+    user_ids = sandbox.user_ids()
+    config = {"ops": {"sync_batch": {"config": {"user_ids": user_ids}}}}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("users", user_ids)
+        assert sync_batch_job.execute_in_process(run_config=config, instance=instance,
+                                                 resources={"pipeline": runtime}).success
+        quiet = sync_batch_job.execute_in_process(run_config=config, instance=instance,
+                                                  resources={"pipeline": runtime})
+        assert quiet.success and not quiet.get_asset_materialization_events()
+        assert not quiet.get_asset_check_evaluations()
+        sandbox.admin.post("/changes", json={"count": 2, "users": [user_ids[0]],
+                                             "weights": {"asana.complete_task": 1}})
+        changed = sync_batch_job.execute_in_process(run_config=config, instance=instance,
+                                                    resources={"pipeline": runtime})
+    reported = {(e.event_specific_data.materialization.asset_key.to_user_string(),
+                 e.event_specific_data.materialization.partition) for e in changed.get_asset_materialization_events()}
+    assert {("asana_tasks", user_ids[0]), ("context_documents", user_ids[0])} <= reported
+    assert {partition for _, partition in reported} == {user_ids[0]}
