@@ -19,8 +19,8 @@ from sylo.settings import Settings
 _settings = Settings()
 _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(Path(_settings.data_dir) / "prometheus")))
 
-__all__ = ["child_exit", "forwarded_allow_ips", "graceful_timeout", "keepalive", "on_starting", "threads", "timeout",
-           "worker_class", "workers"]
+__all__ = ["child_exit", "forwarded_allow_ips", "graceful_timeout", "keepalive", "on_starting", "reuse_port",
+           "threads", "timeout", "worker_class", "workers"]
 
 workers = _settings.api_workers
 worker_class = "gthread"
@@ -29,6 +29,10 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 10
 forwarded_allow_ips = "127.0.0.1"
+# Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel spreads new connections
+# over the workers. On one shared socket a keep-alive connection stays with whichever worker won
+# the accept, and one busy worker could hold most of a client's connections.
+reuse_port = True
 
 
 def on_starting(_server) -> None:

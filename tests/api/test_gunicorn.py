@@ -107,3 +107,38 @@ def test_sylo_serve_starts_gunicorn_with_the_requested_workers(serve, deployment
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert all(not child.is_running() for child in [master, *workers])
+
+
+def test_keep_alive_connections_are_spread_over_every_worker(serve, deployment):
+    """Each worker has its own SO_REUSEPORT socket, so the kernel spreads connections: one eager
+    worker can no longer take every connection of a client that opens them all at once."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = serve([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "api:create_app()"])
+    wait_healthy(url, process)
+    master = psutil.Process(process.pid)
+    assert worker_count(process, 2) == 2
+    clients = [httpx.Client(base_url=url, headers=deployment.headers(deployment.users[0])) for _ in range(16)]
+    try:
+        for client in clients:  # 16 keep-alive connections, opened together as a load generator does
+            assert client.get("/v1/context/all.md").status_code == 200
+        held = {worker.pid: len([c for c in worker.net_connections("tcp") if c.laddr.port == port
+                                 and c.status == psutil.CONN_ESTABLISHED]) for worker in master.children()}
+    finally:
+        for client in clients:
+            client.close()
+    assert sum(held.values()) == 16 and all(held.values()), held  # all on one worker: p = 2 × 0.5^16
+    # What spreads them under load: a listening socket per worker (a shared one would be one inode).
+    listening = {worker.pid: listening_socket(worker.pid, port) for worker in master.children()}
+    assert len(set(listening.values())) == 2 and None not in listening.values(), listening
+
+
+def listening_socket(pid: int, port: int) -> str | None:
+    """The inode of the socket a process listens on at `port` (from /proc, as `ss -lp` reads it)."""
+    inodes = {line.split()[9] for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+              if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == port}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return target[8:-1]
+    return None
