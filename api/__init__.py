@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import commands, context, dashboard, mcp, webhooks, ops, openapi, problems
+from api import commands, context, dashboard, mcp, ops, openapi, problems, sessions, webhooks
 from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.config.update(MAX_CONTENT_LENGTH=2 * 1024 * 1024, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"), SESSION_COOKIE_NAME="sylo_flash")
     app.secret_key = Keyring.from_settings(settings).derive("flask-session")  # signs flash messages only
+    app.session_interface = sessions.FlashSessions()
     app.json.sort_keys = False
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
     for blueprint in (context.bp, commands.bp, mcp.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):

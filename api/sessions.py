@@ -14,8 +14,12 @@ import secrets
 from urllib.parse import urlsplit
 
 from flask import Response, abort, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface
 
 SESSION_COOKIE = "sylo_session"
+# Routes for agents and machines: they never flash a message, so they never open Flask's cookie.
+MACHINE_PREFIXES = ("/v1/", "/mcp", "/webhooks/", "/healthz", "/metrics", "/openapi.json", "/.well-known/")
 LOGIN_CSRF_COOKIE = "sylo_login_csrf"
 _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -108,3 +112,22 @@ def security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
+
+
+class FlashSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie, for the dashboard's flash messages only.
+
+    Opening it costs a signing serializer and a cookie parse on every request; agents' reads are
+    the hot path and never use it, so their requests get Flask's null session instead.
+    """
+
+    def open_session(self, app, request):
+        if request.path.startswith(MACHINE_PREFIXES):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app):
+        cached = app.extensions.get("sylo_flash_serializer")
+        if cached is None:
+            cached = app.extensions["sylo_flash_serializer"] = super().get_signing_serializer(app)
+        return cached
