@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,6 +130,7 @@ class AppDB:
         self._token_cache: dict[str, tuple[str, str, float]] = {}
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            _one_writer_at_a_time(self.engine)
 
     def __repr__(self) -> str:
         return f"AppDB({self.engine.dialect.name})"
@@ -432,6 +434,34 @@ def _insert_secret(conn: Connection, user_id: str, keyring: Keyring, at: datetim
         id=info.id, user_id=user_id, key_id=info.key_id, created_at=at,
         ciphertext=keyring.encrypt(secret.encode(), secret_aad(user_id, info.id))))
     return info, secret
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """Threads of one process take turns to write, on a lock, before SQLite sees them.
+
+    SQLite takes one writer at a time; a second one gets SQLITE_BUSY and its busy handler sleeps
+    in steps of up to 100 ms before trying again. Under load (API threads accepting commands, the
+    outbox's deliveries recording outcomes) that sleeping, not the writes, set the pace. A write
+    transaction takes the lock at its first write and gives it back when it ends; other processes
+    still meet at SQLite's own lock, with the busy timeout.
+    """
+    writing = threading.Lock()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if "sylo_writing" not in conn.info and statement.lstrip()[:6].upper() in _WRITES:
+            writing.acquire()
+            conn.info["sylo_writing"] = True
+
+    def _give(conn) -> None:
+        if conn.info.pop("sylo_writing", None):
+            writing.release()
+
+    event.listen(engine, "commit", _give)
+    event.listen(engine, "rollback", _give)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
