@@ -51,6 +51,10 @@ class Exporter:
         return all((root / entry["file"]).is_file() and (root / entry["file"]).stat().st_size == entry["bytes"]
                    for entry in manifest.get("files", []))
 
+    def read(self, user_id: str, name: str) -> bytes:
+        """One exported file's bytes (`name` relative to the user's folder)."""
+        return (self.layout.user_dir(user_id) / name).read_bytes()
+
     def previous_document(self, user_id: str, kind: str) -> dict | None:
         try:
             return json.loads(self.layout.context(user_id, kind, "json").read_text())
@@ -58,7 +62,7 @@ class Exporter:
             return None
 
     def write_user(self, user_id: str, files: dict[str, bytes], fingerprint: str, as_of: datetime,
-                   inputs: str | None = None) -> WriteResult:
+                   inputs: str | None = None, fingerprints: dict[str, str] | None = None) -> WriteResult:
         """Make the user's folder hold exactly `files` (paths relative to it), then the manifest."""
         private_dir(self.layout.root, tighten=True)
         root = self.layout.user_dir(user_id)
@@ -77,7 +81,7 @@ class Exporter:
             entries.append({"file": name, "sha256": sha, "bytes": len(data), "generated_at": now})
         removed = self._remove_strays(root, set(files))
         manifest = {"user_id": user_id, "as_of": as_of.isoformat(), "fingerprint": fingerprint, "inputs": inputs,
-                    "files": entries}
+                    "fingerprints": fingerprints or {}, "files": entries}
         if written or removed or self.manifest(user_id) != manifest:
             atomic_write(self.layout.manifest(user_id), (json.dumps(manifest, indent=2) + "\n").encode())
         return WriteResult(user_id, written, len(files) - len(written), removed)

@@ -91,18 +91,26 @@ def _publish_user(exporter: Exporter, user_id: str, data, as_of: datetime, setti
                   config_files: dict[str, bytes], salt: str, connections: dict[str, str] | None,
                   inputs: str | None = None) -> Published:
     docs = build_documents(user_id, data, as_of, settings.stale_after, connections)
+    stamps = {kind: fingerprint({kind: doc}, salt) for kind, doc in docs.items()}
     stamp = fingerprint(docs, salt)
     manifest = exporter.manifest(user_id)
-    if manifest and manifest.get("fingerprint") == stamp and exporter.complete(user_id, manifest):
+    complete = bool(manifest) and exporter.complete(user_id, manifest)
+    if complete and manifest.get("fingerprint") == stamp:
         if inputs and manifest.get("inputs") != inputs:
             exporter.record_inputs(user_id, manifest, inputs)
         return Published(user_id, [], unchanged=True)
+    # A kind whose content did not change keeps its files as they are (bytes, as_of, changes and
+    # ETag): a Gmail change rewrites the mail documents and the briefing, not the books.
+    before = (manifest or {}).get("fingerprints", {}) if complete else {}
     files = dict(config_files)
     for kind, doc in docs.items():
+        if before.get(kind) == stamps[kind]:
+            files.update({name: exporter.read(user_id, name) for name in (f"context/{kind}.{fmt}" for fmt in FORMATS)})
+            continue
         data = doc.model_dump(mode="json")
         doc.changes = changes(kind, data, exporter.previous_document(user_id, kind))
         data["changes"] = doc.changes.model_dump(mode="json") if doc.changes else None
         rendered = {"json": to_json(data), "yaml": to_yaml(data), "md": to_markdown(doc, settings.token_budget)}
         files.update({f"context/{kind}.{fmt}": rendered[fmt] for fmt in FORMATS})
-    result = exporter.write_user(user_id, files, stamp, as_of, inputs)
+    result = exporter.write_user(user_id, files, stamp, as_of, inputs, fingerprints=stamps)
     return Published(user_id, result.written, unchanged=not result.written)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -27,7 +27,6 @@ from sylo import services
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "context"
 LEFT_OUT_RESERVE = 200  # tokens kept for the "left out" list
-YamlDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available: much faster
 
 
 def estimate_tokens(text: str) -> int:
@@ -93,42 +92,80 @@ def to_json(data: dict) -> bytes:
 
 
 def to_yaml(data: dict) -> bytes:
-    """Block-style YAML of JSON-shaped data, emitted by libyaml from events.
+    """Block-style YAML of JSON-shaped data, written directly.
 
-    PyYAML's representer (pure Python, a regex resolve per scalar) was half of all compile
-    time; the data here is plain JSON, so the events are easy to make directly. Strings are
-    always double-quoted, so no value can be read back as a number, a date or a boolean.
+    The data is plain JSON, so YAML's block style needs no emitter: every string is a JSON string,
+    which is a valid YAML double-quoted scalar (the few characters YAML wants escaped that JSON
+    leaves raw are escaped too), so no value can be read back as a number, a date or a boolean.
+    Building events for libyaml in Python cost more than rendering the Markdown.
     """
-    events = [yaml.StreamStartEvent(), yaml.DocumentStartEvent(explicit=False)]
-    _events(data, events)
-    events += [yaml.DocumentEndEvent(explicit=False), yaml.StreamEndEvent()]
-    return yaml.emit(events, Dumper=YamlDumper, allow_unicode=True, width=120).encode()
+    lines: list[str] = []
+    _mapping(data, "", lines)
+    return ("\n".join(lines) + "\n").encode()
 
 
-def _events(value: object, out: list) -> None:
-    if isinstance(value, dict):
-        out.append(yaml.MappingStartEvent(anchor=None, tag=None, implicit=True, flow_style=False))
-        for key, item in value.items():
-            out.append(yaml.ScalarEvent(anchor=None, tag=None, implicit=(True, True), value=str(key)))
-            _events(item, out)
-        out.append(yaml.MappingEndEvent())
-    elif isinstance(value, list):
-        out.append(yaml.SequenceStartEvent(anchor=None, tag=None, implicit=True, flow_style=not value))
-        for item in value:
-            _events(item, out)
-        out.append(yaml.SequenceEndEvent())
-    elif isinstance(value, str):
-        out.append(yaml.ScalarEvent(anchor=None, tag=None, implicit=(False, True), value=value, style='"'))
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_YAML_WORDS = {"y", "yes", "n", "no", "on", "off", "true", "false", "null", "~"}
+# Characters YAML requires escaped even in double quotes (DEL and C1 controls, line and paragraph
+# separators, the byte order mark, surrogates, non-characters), which JSON passes through.
+_YAML_UNSAFE = re.compile("[\u007f-\u009f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]")
+
+
+def _mapping(value: dict, pad: str, lines: list[str], first: str | None = None) -> None:
+    """A mapping's lines at `pad`; `first` is the prefix of its first line (a list item's `- `)."""
+    for index, (key, item) in enumerate(value.items()):
+        lead = first if index == 0 and first is not None else pad
+        _entry(f"{lead}{_key(key)}:", item, pad, lines)
+
+
+def _entry(head: str, item: object, pad: str, lines: list[str]) -> None:
+    if isinstance(item, dict) and item:
+        lines.append(head)
+        _mapping(item, pad + "  ", lines)
+    elif isinstance(item, list) and item:
+        lines.append(head)
+        _sequence(item, pad, lines)
     else:
-        out.append(yaml.ScalarEvent(anchor=None, tag=None, implicit=(True, False), value=_plain(value)))
+        lines.append(f"{head} {_scalar(item)}")
 
 
-def _plain(value: object) -> str:
+def _sequence(value: list, pad: str, lines: list[str]) -> None:
+    for item in value:
+        if isinstance(item, dict) and item:
+            _mapping(item, pad + "  ", lines, first=pad + "- ")
+        elif isinstance(item, list) and item:
+            lines.append(pad + "-")
+            _sequence(item, pad + "  ", lines)
+        else:
+            lines.append(f"{pad}- {_scalar(item)}")
+
+
+def _key(key: object) -> str:
+    text = str(key)
+    return text if _PLAIN_KEY.fullmatch(text) and text.lower() not in _YAML_WORDS else _string(text)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)  # int or float: repr round-trips
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    if isinstance(value, float):
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        return text if not e or "." in mantissa else f"{mantissa}.0e{exponent}"  # YAML 1.1 floats need a dot
+    return repr(value)  # int: repr round-trips
+
+
+def _string(text: str) -> str:
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted) if _YAML_UNSAFE.search(quoted) else quoted
 
 
 def to_markdown(doc: Header, budget: int) -> bytes:
