@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from tests.sandbox.reference_client import apply_changes, asana_events, asana_list, asana_sync_token, proxy_headers
-from tests.sandbox.test_asana import ISO_MS_Z, errors_shape, iso_ms, live_tasks
+from tests.sandbox.reference_client import apply_changes, asana_events, asana_list, asana_sync_token
+from tests.sandbox.test_asana import ISO_MS_Z, Workspace, errors_shape, iso_ms, live_tasks
 
 EVENTS = "/proxy/api/1.0/events"
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -21,17 +21,8 @@ ACTIONS = {"changed", "added", "removed", "deleted", "undeleted"}
 DAY_OF_BATCHES = 48  # change batches advance the world's clock 30 minutes each
 
 
-class Streams:
+class Streams(Workspace):
     """One end user's Asana event streams as a client sees them."""
-
-    def __init__(self, running):
-        self.running = running
-        self.nango = running.nango
-        self.user = running.user_ids()[0]
-        self.headers = proxy_headers(running.connection(self.user, "asana"), "asana")
-
-    def truth(self) -> dict:
-        return self.running.admin.get(f"/users/{self.user}/truth").json()["asana"]
 
     def projects(self) -> list[str]:
         return [p["gid"] for p in self.truth()["projects"] if not p["deleted"]]
