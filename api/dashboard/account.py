@@ -64,6 +64,7 @@ def logout() -> Response:
 def password() -> Response:
     """Set or change the password used to sign in."""
     error, status, headers = None, 200, {}
+    had_one = sessions.accounts().has_password(g.user_id)
     if request.method == "POST":
         new, again = request.form.get("password", ""), request.form.get("confirm", "")
         try:
@@ -77,12 +78,13 @@ def password() -> Response:
         except ValueError as problem:  # WrongPassword included
             error, status = f"Password not saved: {problem}.", 400
         else:
-            flash("Password saved, and every other session signed out. Use it with your email next time you sign in.")
+            flash("Password saved, and every other session signed out. Use it with your email next time you sign in."
+                  if had_one else "Password saved. Use it with your email next time you sign in.")
             return redirect(url_for("dashboard.home"))
     user = sylo().appdb.get_user(g.user_id)
     page = render_template("dashboard/password.html", error=error, email=user.email if user else None,
                            studio=user.display_name if user else None,
-                           has_password=sessions.accounts().has_password(g.user_id))
+                           has_password=had_one)
     return Response(page, status=status, headers=headers)
 
 

@@ -2,7 +2,7 @@
 
 Each page is screenshotted (test-artifacts/screenshots/views-<page>-<desktop|phone>.png) and
 checked for what breaks first on a small screen: nothing wider than the screen, a navigation on
-one row, tables that keep their labels; and, on both, text with AA contrast.
+one row, tables that keep their labels; and, on both, text with AA contrast, in the light and the dark colour scheme.
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ def studio(demo: DemoServer) -> dict:
     return {"user_id": user_id, "command": demo.settled(user_id, answer)["id"]}
 
 
-@pytest.fixture(scope="module", params=[DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.fixture(scope="module", params=["desktop", "phone", "dark"])
 def signed_in(request, browser: Browser, demo: DemoServer, studio):
-    """A browser on one screen size, signed in as the synced studio."""
-    context = browser.new_context(viewport=request.param)
+    """A browser on one screen size (and, for "dark", a dark colour scheme), signed in as the synced studio."""
+    context = browser.new_context(viewport=PHONE if request.param == "phone" else DESKTOP,
+                                  color_scheme="dark" if request.param == "dark" else "light")
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto(demo.login_link(studio["user_id"]))
@@ -69,7 +70,7 @@ def signed_in(request, browser: Browser, demo: DemoServer, studio):
         page.get_by_label("The same again").fill(PASSWORD)
         page.get_by_role("button", name="Save password").click()
     expect(page).to_have_url(f"{demo.url}/")
-    yield "phone" if request.param == PHONE else "desktop", page
+    yield request.param, page
     context.close()
 
 
@@ -100,7 +101,7 @@ def test_every_signed_in_page_fits_the_screen(signed_in, demo, studio, screensho
     response = page.goto(demo.url + SIGNED_IN_PAGES[name].format(**studio))
     expected = {"not-found": 404, "wrong-method": 405}.get(name, 200)
     assert response.status == expected and response.headers["content-type"].startswith("text/html")
-    page.screenshot(path=str(screenshots / f"views-{name}-{size}.png"), full_page=size == "desktop")
+    page.screenshot(path=str(screenshots / f"views-{name}-{size}.png"), full_page=size != "phone")
     if size == "phone":  # what the phone shows first, and the whole page (the tab bar then sits mid-page)
         page.screenshot(path=str(screenshots / f"views-{name}-phone-full.png"), full_page=True)
     check_layout(page, size)
