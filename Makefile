@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install test demo bench clean prod-up prod-down
+.PHONY: install test demo dagster bench clean prod-up prod-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: install $(CHROMIUM)
 
 demo: install
 	$(BIN)/sylo demo $(DEMO_ARGS)
+
+# The Dagster UI in the embedded mode on http://127.0.0.1:3000: DAGSTER_HOME prepared under .sylo/dagster,
+# and the demo's sandbox started unless SYLO_NANGO_URL/SYLO_NANGO_SECRET_KEY point at a Nango.
+dagster: install
+	$(BIN)/sylo dagster $(DAGSTER_ARGS)
 
 bench: install
 	$(BIN)/python bench/sync.py

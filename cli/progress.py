@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import click
 
+from cli.common import plural
+
 
 def outcome_line(outcome) -> str:
-    """`gmail ok +12 ~3 -1` or `xero paused: Xero daily API limit ...`."""
+    """`gmail ok +12 ~3 -1` (records added, updated, deleted) or `xero paused: Xero daily API limit ...`."""
     total = outcome.totals
     if outcome.status == "ok":
         text = f"{outcome.service} ok +{total.added} ~{total.updated} -{total.deleted}"
@@ -32,12 +34,12 @@ def report_lines(report, exports, removed: list[str]) -> list[str]:
     """What a run rebuilt and wrote, what failed and what to do about it."""
     failing = {f"{m.name}.{test}": count for u in report.users.values() for m in u.models
                for test, count in m.failures.items()}
-    rebuilt = report.rebuilt
-    lines = [f"Models: rebuilt for {len(rebuilt)} user(s)"
-             + (f"; FAILING TESTS: {failing}" if failing else "; all tests pass"),
-             f"Exports in {exports}: {len(report.written)} user(s) written, "
-             f"{len(report.users) - len(report.written)} unchanged"
-             + (f", {len(removed)} deleted user(s) removed" if removed else "")]
+    rebuilt, written = report.rebuilt, len(report.written)
+    lines = [f"Models rebuilt for {plural(len(rebuilt), 'user')}"
+             + (f"; FAILING DATA TESTS: {failing}" if failing else "; all data tests pass") + ".",
+             f"Documents written for {plural(written, 'user')} in {exports}/ "
+             f"({len(report.users) - written} unchanged"
+             + (f"; {plural(len(removed), 'deleted user')}' files removed" if removed else "") + ")."]
     for user_id, failed in report.failures:
         lines.append(f"FAILED {user_id} {failed.service}: {failed.message}\n  Next: {failed.next_step}")
     return lines

@@ -1,4 +1,4 @@
-"""Signing in: the home redirect, email and password, one-time links, signing out, the password page."""
+"""Signing in: email and password, one-time links, signing out, the password page."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from api import sessions
 from api.auth import client_address
-from api.dashboard.blueprint import bp
+from api.dashboard.blueprint import bp, sylo
 from sylo.accounts import TooManyAttempts
-
-
-@bp.get("/")
-def home() -> Response:
-    return redirect(url_for("dashboard.connections" if sessions.current_session() else "dashboard.login"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -29,7 +24,8 @@ def login() -> Response:
             error, status, headers = _throttled(throttled), 429, {"Retry-After": str(throttled.retry_after)}
         else:
             if user_id is not None:
-                return _start_session(user_id, sessions.safe_next(request.form.get("next")))
+                wanted = request.form.get("next")
+                return _start_session(user_id, sessions.safe_next(wanted) if wanted else url_for("dashboard.home"))
             error, status = "That email and password do not match an account.", 401
     page = render_template("dashboard/login.html", login_csrf=token, error=error, next=request.args.get("next", ""))
     return sessions.set_login_csrf_cookie(Response(page, status=status, headers=headers), token)
@@ -50,7 +46,7 @@ def login_link(token: str) -> Response:
         user_id = sessions.accounts().use_login_link(token)
         if user_id is not None:
             target = url_for("dashboard.password") if not sessions.accounts().has_password(user_id) else None
-            return _start_session(user_id, target or url_for("dashboard.connections"))
+            return _start_session(user_id, target or url_for("dashboard.home"))
     valid = sessions.accounts().link_is_valid(token)
     page = render_template("dashboard/login_link.html", valid=valid, login_csrf=csrf, token=token)
     return sessions.set_login_csrf_cookie(Response(page, status=200 if valid else 410), csrf)
@@ -68,6 +64,7 @@ def logout() -> Response:
 def password() -> Response:
     """Set or change the password used to sign in."""
     error, status, headers = None, 200, {}
+    had_one = sessions.accounts().has_password(g.user_id)
     if request.method == "POST":
         new, again = request.form.get("password", ""), request.form.get("confirm", "")
         try:
@@ -81,10 +78,13 @@ def password() -> Response:
         except ValueError as problem:  # WrongPassword included
             error, status = f"Password not saved: {problem}.", 400
         else:
-            flash("Password saved, and every other session signed out. Use it with your email next time you sign in.")
-            return redirect(url_for("dashboard.connections"))
-    page = render_template("dashboard/password.html", error=error,
-                           has_password=sessions.accounts().has_password(g.user_id))
+            flash("Password saved, and every other session signed out. Use it with your email next time you sign in."
+                  if had_one else "Password saved. Use it with your email next time you sign in.")
+            return redirect(url_for("dashboard.home"))
+    user = sylo().appdb.get_user(g.user_id)
+    page = render_template("dashboard/password.html", error=error, email=user.email if user else None,
+                           studio=user.display_name if user else None,
+                           has_password=had_one)
     return Response(page, status=status, headers=headers)
 
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from api import sessions
+from api.problems import error_page
 
 bp = Blueprint("dashboard", __name__)
+
+# The main navigation: (endpoint, label, icon in static/icons.svg). Pages of one section (a
+# command's detail, a confirmation) mark their section as current through `section`.
+NAVIGATION = (("dashboard.home", "Home", "home"), ("dashboard.connections", "Connections", "plug"),
+              ("dashboard.agents", "Agent setup", "agent"), ("dashboard.context", "Context", "book"),
+              ("dashboard.activity", "Activity", "pulse"))
+
+
+# Pages that belong to a section of the navigation without being its page.
+SECTIONS = {"dashboard.command_detail": "dashboard.activity", "dashboard.confirm_disconnect": "dashboard.connections",
+            "dashboard.confirm_delete_data": "dashboard.connections"}
 
 
 def sylo():
@@ -21,12 +33,14 @@ def _headers(response: Response) -> Response:
 
 
 @bp.errorhandler(HTTPException)
-def _error_page(error: HTTPException) -> tuple[str, int]:
+def _error_page(error: HTTPException) -> Response:
     """People get a page, not JSON: what went wrong and where to go next."""
-    return render_template("dashboard/error.html", error=error), error.code or 500
+    return error_page(error)
 
 
 @bp.app_context_processor
 def _globals() -> dict:
-    session = sessions.current_session() if request.blueprint == "dashboard" else None
-    return {"csrf_token": session.csrf_token if session else "", "signed_in_user": session.user_id if session else None}
+    page = request.blueprint == "dashboard" or g.get("error_page", False)
+    session = sessions.current_session() if page else None
+    return {"csrf_token": session.csrf_token if session else "", "signed_in_user": session.user_id if session else None,
+            "navigation": NAVIGATION, "current_section": SECTIONS.get(request.endpoint, request.endpoint)}

@@ -72,7 +72,7 @@ def test_a_hostile_subject_is_text_on_the_context_page_not_a_link_or_heading(app
     bob = deployment.users[1]
     exported_as(bob, hostile_subjects)
     shown = page(app, deployment, bob)
-    article = shown[shown.index('<article class="document">'):]
+    article = shown[shown.index('<article class="document"'):]
     hrefs = re.findall(r'href="([^"]*)"', article)
     assert hrefs and not [h for h in hrefs if "evil.example" in h]
     assert all(h.startswith(("https://mail.google.com/", "https://app.asana.com/", "https://go.xero.com/"))
@@ -97,5 +97,5 @@ def test_a_source_needing_reconnection_is_never_called_fresh(app, deployment, ex
     bob = deployment.users[1]
     exported_as(bob, lambda batch: None, {"xero": "needs_reauth"})
     shown = html.unescape(re.sub(r"<[^>]+>", " ", page(app, deployment, bob, "financials")))
-    assert "Needs reconnecting" in shown and not re.search(r"\b(Fresh|Stale)\b", shown)
+    assert "Needs you to sign in again" in shown and not re.search(r"\b(Fresh|Stale)\b", shown)
     assert "May be out of date. Xero: needs reconnecting: Xero refused Sylo's access" in " ".join(shown.split())

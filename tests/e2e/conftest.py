@@ -6,6 +6,7 @@ Debian's package), never a browser of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,8 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LINK = re.compile(r"^Sign in as (\S+) .*?(http://\S+/login/\S+)$", re.MULTILINE)
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # a current phone, in CSS pixels
 
 
 def _free_port() -> int:
@@ -88,6 +91,32 @@ class DemoServer:
         token = self.cli("users", "login-link", user_id).split()[0].rsplit("/", 1)[1]
         return f"{self.url}/login/{token}"
 
+    def send(self, user_id: str, body: dict, message_id: str | None = None) -> httpx.Response:
+        """A signed command, as an agent sends it: `sylo sign` for the headers, then POST /v1/commands."""
+        raw = json.dumps(body)
+        args = ["sign", "--user", user_id] + (["--id", message_id] if message_id else []) + [raw]
+        headers = dict(line.split(": ", 1) for line in self.cli(*args).splitlines())
+        return httpx.post(f"{self.url}/v1/commands", content=raw, timeout=30,
+                          headers={"Content-Type": "application/json", "X-Sylo-User": user_id, **headers})
+
+    def token(self, user_id: str) -> str:
+        """The API token the demo printed for one of its studios."""
+        return re.search(rf"^  {re.escape(user_id)}  API token (sylo_\S+)", self.output(), re.MULTILINE).group(1)
+
+    def settled(self, user_id: str, answer: httpx.Response, timeout: float = 60) -> dict:
+        """The command once the outbox has delivered it (the first try may outlast the API's wait)."""
+        deadline = time.monotonic() + timeout
+        command = answer.json()
+        while command["status"] in ("queued", "delivering") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            command = httpx.get(f"{self.url}/v1/commands/{command['id']}", timeout=10,
+                                headers={"Authorization": f"Bearer {self.token(user_id)}"}).json()
+        return command
+
+    @property
+    def exports(self) -> Path:
+        return self.workdir / ".sylo" / "exports"
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
@@ -128,8 +157,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     """A fresh profile that may use the clipboard, as a person who allowed it would."""
-    made = browser.new_context(permissions=["clipboard-read", "clipboard-write"],
-                               viewport={"width": 1280, "height": 900})
+    made = browser.new_context(permissions=["clipboard-read", "clipboard-write"], viewport=DESKTOP)
     made.set_default_timeout(15_000)
     yield made
     made.close()
@@ -149,8 +177,8 @@ class Shots:
         for old in directory.glob(f"{prefix}-*.png"):
             old.unlink()
 
-    def __call__(self, page: Page, name: str) -> Path:
+    def __call__(self, page: Page, name: str, full_page: bool = True) -> Path:
         self.count += 1
         path = self.directory / f"{self.prefix}-{self.count:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
