@@ -6,7 +6,7 @@ asset served from here. Each page reads only the signed-in user's rows and files
 `agents` (agent setup), `context_page` (the Context page), `activity`.
 """
 
-from api.dashboard import account, activity, agents, connections, context_page  # noqa: F401 (they register routes)
+from api.dashboard import account, activity, agents, connections, consent, context_page  # noqa: F401 (they register routes)
 from api.dashboard.blueprint import bp
 
 __all__ = ["bp"]
