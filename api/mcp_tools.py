@@ -117,8 +117,8 @@ class UserContext:
         if not isinstance(message, dict) or not isinstance(message.get("method"), str):
             return None
         method, params = message["method"], message.get("params")
-        if method == "tools/call" and isinstance(params, dict):
-            tool = self.all_tools.get(params.get("name"))
+        if method == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
+            tool = self.all_tools.get(params["name"])
             return tool.scope if tool is not None else None
         return READ if method.startswith(("resources/", "prompts/")) else None
 

@@ -268,14 +268,15 @@ class Registration(ClientRegistrationEndpoint):
         return self.server.metadata()
 
     def extract_client_metadata(self, request) -> dict:
-        metadata = super().extract_client_metadata(request)
-        uris = metadata.get("redirect_uris")
+        uris = (request.payload.data or {}).get("redirect_uris")
         if not isinstance(uris, list) or not uris or len(uris) > 20:
             raise InvalidRedirectURIError("Register between 1 and 20 redirect_uris.")
         try:
-            metadata["redirect_uris"] = [check_redirect_uri(uri) for uri in uris]
+            redirects = [check_redirect_uri(uri) for uri in uris]
         except InvalidRedirectUri as bad:
             raise InvalidRedirectURIError(_ascii(f"{bad}.")) from None
+        metadata = super().extract_client_metadata(request)
+        metadata["redirect_uris"] = redirects
         metadata["grant_types"] = metadata.get("grant_types") or ["authorization_code", "refresh_token"]
         if "authorization_code" not in metadata["grant_types"]:
             raise InvalidClientMetadataError("Sylo's clients use the authorization_code grant.")
