@@ -84,7 +84,8 @@ class SyloAuthorizationServer(AuthorizationServer):
             try:
                 record = self.fetcher.fetch(client_id)
             except MetadataRefused as refused:
-                raise InvalidClientError(f"Sylo could not use the client metadata document at client_id: {refused}.")
+                raise InvalidClientError(_ascii(f"Sylo could not use the client metadata document at client_id: "
+                                                f"{refused}.")) from None
             self.store.remember_metadata_client(record)
         return Client(record) if record is not None else None
 
