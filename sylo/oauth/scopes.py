@@ -10,8 +10,8 @@ from __future__ import annotations
 READ, WRITE = "context:read", "commands:write"
 SCOPES = {
     READ: "Read your studio's context documents: projects and clients, email threads, tasks, invoices and bills.",
-    WRITE: "Send commands in your name: create, complete and comment on Asana tasks, draft and send email, "
-           "create draft invoices and send payment reminders in Xero, and post or make videos through your n8n.",
+    WRITE: "Act in your name: create, complete and comment on Asana tasks, draft and send email, create draft "
+           "invoices and send payment reminders in Xero, and post or make videos through your n8n.",
 }
 ALL = (READ, WRITE)
 

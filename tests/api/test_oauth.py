@@ -95,7 +95,7 @@ def test_register_sign_in_consent_token_mcp_refresh_revoke(oauth_app, deployment
     token, _ = Accounts(deployment.appdb.engine).start_session(owner)
     http.set_cookie("sylo_session", token)
     page = client.consent_page().get_data(as_text=True)
-    assert "Claude" in page and "an app on this computer" in page and "Send commands in your name" in page
+    assert "Claude" in page and "an app on this computer" in page and "Act in your name" in page
     tokens = client.exchange(client.code()).get_json()
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600
     assert tokens["scope"] == "context:read commands:write"
