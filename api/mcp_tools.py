@@ -53,7 +53,8 @@ CONTEXT_DOC_OUTPUT = {
     "required": ["kind", "format", "uri", "generated_at"],
     "properties": {
         "kind": {"enum": list(KINDS)}, "format": {"enum": list(FORMATS)}, "uri": {"type": "string"},
-        "generated_at": {"type": ["string", "null"], "description": "When Sylo's pipeline wrote the document."},
+        "generated_at": {"anyOf": [{"type": "string"}, {"type": "null"}],  # one type per branch: portable
+                         "description": "When Sylo's pipeline wrote the document."},
         "text": {"type": "string", "description": "The document, for md and yaml."},
         "document": {"type": "object", "description": "The document, for json: the schema is "
                      "schemas/context/<kind>.schema.json in Sylo's repository. Every body carries `availability`; "

@@ -54,16 +54,18 @@ def vscode(config: dict, env: dict, answers: dict) -> tuple[str, dict]:
 
 
 def claude_desktop(config: dict, env: dict) -> tuple[str, dict]:
-    """Claude Desktop starts `command args` with `env` as given; mcp-remote expands ${VAR} in args, once."""
+    """Claude Desktop starts `command args` with `env` as given; mcp-remote expands ${VAR} in args, once.
+
+    mcp-remote 0.15.1 (`substituteEnvVars`) leaves a reference to an unset variable as it is."""
     server = config["mcpServers"]["sylo"]
     assert server["command"] == "npx" and server["args"][:2] == ["-y", "mcp-remote"]
     process_env = {**env, **server.get("env", {})}  # verbatim: no expansion of the values
-    args = [re.sub(r"\$\{([^}]+)\}", lambda m: process_env.get(m[1], ""), arg) for arg in server["args"][2:]]
+    args = [re.sub(r"\$\{([^}]+)\}", lambda m: process_env.get(m[1], m[0]), arg) for arg in server["args"][2:]]
     headers = {}
     for flag, value in zip(args, args[1:]):
-        if flag == "--header":
-            name, _, rest = value.partition(":")
-            headers[name.strip()] = rest.strip()
+        if flag == "--header":  # mcp-remote's parseHeaderLine: ^([A-Za-z0-9_-]+):\s*(.*)$
+            match = re.fullmatch(r"([A-Za-z0-9_-]+):\s*(.*)", value)
+            headers[match[1]] = match[2]
     return args[0], headers
 
 
