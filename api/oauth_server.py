@@ -75,6 +75,9 @@ class SyloAuthorizationServer(AuthorizationServer):
                 "authorization_response_iss_parameter_supported": True,
                 "client_id_metadata_document_supported": True}
 
+    def validate_requested_scope(self, scope) -> None:
+        """Scopes Sylo does not know are ignored, not refused (RFC 6749 §3.3): the token response says what was granted."""
+
     def query_client(self, client_id: str) -> Client | None:
         """A registered client, or one named by its metadata document's URL (fetched when not cached)."""
         if not isinstance(client_id, str) or not client_id or len(client_id) > 1000:

@@ -34,8 +34,9 @@ class Client(ClientMixin):
         return None  # every authorization request names its redirect_uri, so the token request can match it
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        """What the client may ask for: the known scopes it named, or all of them when it named none."""
-        return scopes.join(scopes.parse(scope) if scope else scopes.ALL)
+        """What the owner is asked to allow: the known scopes the client named, or all of them when it named
+        none of Sylo's (clients add `openid`, `offline_access` and the like; the consent page decides)."""
+        return scopes.join(scopes.parse(scope) or scopes.ALL)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         return any(redirect_matches(registered, redirect_uri) for registered in self.record.redirect_uris)

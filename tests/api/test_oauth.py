@@ -238,6 +238,12 @@ def test_a_refresh_token_works_once_and_a_replay_ends_the_grant(oauth):
     assert oauth.refresh(fresh["refresh_token"]).get_json()["error"] == "invalid_grant"
 
 
+@pytest.mark.parametrize(("asked", "granted"), [("openid offline_access", "context:read commands:write"),
+                                                ("context:read openid", "context:read"), (None, "context:read commands:write")])
+def test_scopes_sylo_does_not_know_are_ignored(oauth, asked, granted):
+    assert oauth.tokens(scope=asked)["scope"] == granted
+
+
 def test_a_refresh_cannot_widen_the_scope(oauth):
     tokens = oauth.tokens(scope="context:read")
     assert tokens["scope"] == "context:read"
