@@ -3,7 +3,8 @@
 Server-rendered pages (`templates/dashboard/`), a little JavaScript for copy buttons, every
 asset served from here. Each page reads only the signed-in user's rows and files. One blueprint
 (`dashboard`), its pages in one module each: `account` (sign-in, password), `connections`,
-`agents` (agent setup), `context_page` (the Context page), `activity`.
+`agents` (agent setup), `consent` (an app asks to connect: OAuth), `context_page` (the Context
+page), `activity`.
 """
 
 from api.dashboard import account, activity, agents, connections, consent, context_page  # noqa: F401 (they register routes)
