@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import commands, context, dashboard, mcp, ops, openapi, problems, sessions, webhooks
+from api import commands, context, dashboard, mcp, oauth, ops, openapi, problems, sessions, webhooks
 from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
@@ -65,6 +65,21 @@ class Sylo:
                                                              settings.login_failures_per_address, settings.redis_url))
 
     @cached_property
+    def oauth(self):
+        """Sylo's OAuth 2.1 authorization server for /mcp (Authlib over the app DB)."""
+        from api.context import public_url
+        from api.oauth_server import build
+
+        return build(self.appdb.engine, self.settings, public_url)
+
+    @cached_property
+    def oauth_registrations(self):
+        """Dynamic registrations per client address per hour (RFC 7591 is open to anyone)."""
+        from sylo.throttle import Throttle
+
+        return Throttle("oauth-register", f"{self.settings.oauth_registrations_per_hour}/hour", self.settings.redis_url)
+
+    @cached_property
     def extra_tools(self) -> list:
         """Each catalog action as an MCP tool, through the same command path."""
         from api.mcp_tools import command_tools
@@ -86,7 +101,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.session_interface = sessions.FlashSessions()
     app.json.sort_keys = False
     app.extensions["sylo"] = Sylo(settings, appdb, DocumentStore(settings.exports), _version())
-    for blueprint in (context.bp, commands.bp, mcp.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
+    for blueprint in (context.bp, commands.bp, mcp.bp, oauth.bp, webhooks.bp, ops.bp, openapi.bp, dashboard.bp):
         app.register_blueprint(blueprint)
     app.before_request(refuse_nul)
     problems.register(app)

@@ -1,17 +1,37 @@
-"""Bearer-token authentication: `Authorization: Bearer <api token>` names exactly one user.
+"""Bearer-token authentication: `Authorization: Bearer <token>` names exactly one user.
 
-Tokens are looked up by their SHA-256 in the app DB (`AppDB.user_for_token`), so the lookup is
-an indexed equality on a hash, never a comparison of secrets. Tokens in query strings are refused
-by design: they end up in proxy logs.
+Two kinds of token. A static API token (`sylo_...`, from `sylo users token` or Agent setup) works
+on every route with every scope. An OAuth access token (`syloat_...`, from `/oauth/token`) works
+on `/mcp` only, for the scopes its grant holds, and only while its resource (RFC 8707) is this
+server's `/mcp`: a token minted for another resource, or anywhere but `/mcp`, is refused.
+
+Tokens are looked up by their SHA-256 in the app DB, so the lookup is an indexed equality on a
+hash, never a comparison of secrets. Tokens in query strings are refused by design: they end up in
+proxy logs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app, g, request
 
 from api.problems import Problem
+from sylo.oauth import scopes
 
 REALM = 'Bearer realm="sylo"'
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling and what they may do. Issue 17 adds the document kinds a token or grant may read."""
+    user_id: str
+    scopes: tuple[str, ...]
+    via: str  # token | oauth
+    grant_id: str | None = None
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 def client_address() -> str:
@@ -32,15 +52,54 @@ def bearer_token() -> str | None:
 
 
 def authenticate() -> str:
-    """Return the caller's user id, or raise a 401 problem that says what was wrong."""
+    """Return the caller's user id from a static API token, or raise a 401 problem that says what was wrong."""
     token = bearer_token()
     if token is None:
         raise Problem(401, "unauthorized", "Unauthorized",
-                      "Send your API token as 'Authorization: Bearer <token>' (create one with `sylo users token`).",
-                      headers={"WWW-Authenticate": REALM})
+                      "Send your API token as 'Authorization: Bearer <token>' (create one on the dashboard's Agent "
+                      "setup page or with `sylo users token`).", headers={"WWW-Authenticate": REALM})
     user_id = current_app.extensions["sylo"].appdb.user_for_token(token)
     if user_id is None:
-        raise Problem(401, "invalid-token", "Unauthorized", "This API token is unknown or has been revoked.",
+        detail = "This API token is unknown or has been revoked."
+        if token.startswith("syloat_"):
+            detail = "This is an OAuth access token for /mcp; it works nowhere else. Use an API token here."
+        raise Problem(401, "invalid-token", "Unauthorized", detail,
                       headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
     g.user_id = user_id
     return user_id
+
+
+def authenticate_mcp(resource_metadata: str, resource: str) -> Caller:
+    """The caller of `/mcp`: a static API token or an OAuth access token for `resource`.
+
+    A 401 names the protected-resource metadata (RFC 9728 §5.1), so an OAuth client can discover
+    where to sign in, and the scopes to ask for."""
+    token = bearer_token()
+    challenge = f'{REALM}, resource_metadata="{resource_metadata}", scope="{" ".join(scopes.ALL)}"'
+    if token is None:
+        raise Problem(401, "unauthorized", "Unauthorized",
+                      "Sign in (OAuth) or send your API token as 'Authorization: Bearer <token>'.",
+                      headers={"WWW-Authenticate": challenge})
+    sylo = current_app.extensions["sylo"]
+    user_id = sylo.appdb.user_for_token(token)
+    if user_id is not None:
+        caller = Caller(user_id, scopes.ALL, "token")
+    else:
+        record = sylo.oauth.store.access(token, resource)
+        if record is None:
+            raise Problem(401, "invalid-token", "Unauthorized",
+                          "This token is unknown, expired or revoked, or was issued for another server; sign in "
+                          "again or use a current API token.",
+                          headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
+        caller = Caller(record.grant.user_id, scopes.parse(record.scope), "oauth", record.grant.id)
+    g.user_id = caller.user_id
+    return caller
+
+
+def insufficient_scope(needed: str, resource_metadata: str, caller: Caller) -> Problem:
+    """RFC 6750 §3.1 / MCP step-up: 403 naming the scopes that would do, kept with the ones already held."""
+    wanted = scopes.join({*caller.scopes, needed})
+    return Problem(403, "insufficient-scope", "Forbidden",
+                   f"This needs the {needed} permission, which the studio owner did not grant to this app.",
+                   headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}", '
+                                                f'resource_metadata="{resource_metadata}"'})

@@ -85,9 +85,8 @@ def mcp_config() -> Response:
         raise Problem(400, "unknown-variant", "Unknown variant",
                       "variant is 'shareable' (the token as a variable reference, safe to commit) "
                       "or 'personal' (your token written in, for your own user-scope file).")
-    document = mcp_configs.config(client, public_url())
-    if variant == "personal":
-        document = _inline_token(document, bearer_token() or "")
+    token = bearer_token() if variant == "personal" else None
+    document = mcp_configs.config(client, public_url(), token=token)
     response = Response(json.dumps(document, indent=2) + "\n", content_type="application/json")
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Content-Disposition"] = f'inline; filename="{client}.json"'
@@ -107,15 +106,6 @@ def external_url(endpoint: str, **values) -> str:
     if "public_url" not in _sylo().settings.model_fields_set:
         return url_for(endpoint, _external=True, **values)
     return public_url() + url_for(endpoint, **values).removeprefix(request.script_root)
-
-
-def _inline_token(document: dict, token: str) -> dict:
-    text = json.dumps(document)
-    for reference in ("${SYLO_API_TOKEN}", "${env:SYLO_API_TOKEN}", "${input:sylo-api-token}"):
-        text = text.replace(reference, token)
-    inlined = json.loads(text)
-    inlined.pop("inputs", None)  # VS Code no longer needs to prompt for it
-    return inlined
 
 
 def _negotiate(accept: MIMEAccept) -> str:

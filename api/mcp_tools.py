@@ -1,28 +1,33 @@
-"""What the MCP server offers one user: their documents as resources, and tools that read them.
+"""What the MCP server offers one caller: their documents as resources, tools that read them, and the
+catalog's actions as tools, each limited to what the caller's token or OAuth grant allows.
 
 Resources are attached by the host application; models can only call tools, so the same
 documents are reachable through `list_context_docs` and `get_context_doc` (reference/protocols.md §1.4).
 Tool failures a model can act on (a document not exported yet, a bad argument) are results with
-`isError: true`; an unknown tool is a protocol error.
+`isError: true`; an unknown tool is a protocol error. Tool names match `^[a-zA-Z0-9_-]{1,64}$`
+(real clients refuse a toolset otherwise); the catalog maps each to its dotted action.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import mcp_types as types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from api.document_store import FORMATS, KINDS, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
 from sylo.commands.catalog import CATALOG, Action
 from sylo.commands.service import Refused
+from sylo.oauth.scopes import READ, WRITE
 
 URI_PREFIX = "sylo://context/"
 URI_TEMPLATE = URI_PREFIX + "{kind}.{format}"
+IDEMPOTENCY_KEY = ("Optional. Any text unique to this one intended action, e.g. a UUID you make up. Send the same "
+                   "key again when you retry after a timeout or an error: Sylo then returns the first command "
+                   "instead of acting twice.")
 
 
 class NoArguments(BaseModel):
@@ -32,13 +37,33 @@ class NoArguments(BaseModel):
 class GetCommandStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
     command_id: str = Field(pattern=r"^cmd_[0-9a-f]{24}$",
-                            description="The id a command tool returned when you sent the command (cmd_...).")
+                            description="The `id` a command tool returned when you sent the command (cmd_...).")
 
 
 class GetContextDoc(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal[KINDS] = Field(description="Which document: 'all' is the briefing that fits a token budget.")
-    format: Literal[FORMATS] = Field("md", description="md for reading, json or yaml for exact fields.")
+    kind: Literal[KINDS] = Field(description="Which document: 'all' is the briefing that fits a token budget; "
+                                             "projects, communications, tasks and financials are complete.")
+    format: Literal[FORMATS] = Field("md", description="md to read; json for exact fields and the ids actions take "
+                                                       "(structured, with a schema); yaml like json.")
+
+
+CONTEXT_DOC_OUTPUT = {
+    "type": "object",
+    "required": ["kind", "format", "uri", "generated_at"],
+    "properties": {
+        "kind": {"enum": list(KINDS)}, "format": {"enum": list(FORMATS)}, "uri": {"type": "string"},
+        "generated_at": {"anyOf": [{"type": "string"}, {"type": "null"}],  # one type per branch: portable
+                         "description": "When Sylo's pipeline wrote the document."},
+        "text": {"type": "string", "description": "The document, for md and yaml."},
+        "document": {"type": "object", "description": "The document, for json: the schema is "
+                     "schemas/context/<kind>.schema.json in Sylo's repository. Every body carries `availability`; "
+                     "ids for actions: projects[].id, tasks' overdue[].id, threads[].id, overdue_invoices[].id.",
+                     "required": ["kind", "as_of", "freshness"],
+                     "properties": {"kind": {"enum": list(KINDS)}, "as_of": {"type": "string"},
+                                    "freshness": {"type": "array"}}},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -48,13 +73,16 @@ class Tool:
     description: str
     arguments: type[BaseModel]
     run: Callable[["UserContext", Any], types.CallToolResult]
+    scope: str = READ
     read_only: bool = True
     destructive: bool = False
+    output_schema: dict | None = None
 
     def describe(self) -> types.Tool:
         schema = self.arguments.model_json_schema()
         schema.pop("title", None)
         return types.Tool(name=self.name, title=self.title, description=self.description, input_schema=schema,
+                          output_schema=self.output_schema,
                           annotations=types.ToolAnnotations(title=self.title, read_only_hint=self.read_only,
                                                             destructive_hint=self.destructive,
                                                             idempotent_hint=self.read_only,
@@ -70,21 +98,38 @@ def text_result(data: Any, is_error: bool = False) -> types.CallToolResult:
 
 
 class UserContext:
-    """One caller's view: every handler here sees only `user_id`'s export."""
+    """One caller's view: every handler here sees only `user_id`'s export, and only the tools its scopes allow."""
 
-    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool]):
-        self.store, self.user_id = store, user_id
-        self.tools = {tool.name: tool for tool in tools}
+    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool], granted: tuple[str, ...]):
+        self.store, self.user_id, self.granted = store, user_id, granted
+        self.all_tools = {tool.name: tool for tool in tools}
+        self.tools = {name: tool for name, tool in self.all_tools.items() if tool.scope in granted}
 
     def methods(self) -> dict[str, Callable[[dict, Era], Any]]:
+        from api.mcp_prompts import Prompts
+
+        prompts = Prompts(self.store, self.user_id)
         return {"resources/list": self.list_resources, "resources/templates/list": self.list_templates,
-                "resources/read": self.read_resource, "tools/list": self.list_tools, "tools/call": self.call_tool}
+                "resources/read": self.read_resource, "tools/list": self.list_tools, "tools/call": self.call_tool,
+                "prompts/list": prompts.list, "prompts/get": prompts.get}
+
+    def required_scope(self, message: object) -> str | None:
+        """The scope a JSON-RPC message needs, when the caller's token might lack it (checked before answering)."""
+        if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+            return None
+        method, params = message["method"], message.get("params")
+        if method == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
+            tool = self.all_tools.get(params["name"])
+            return tool.scope if tool is not None else None
+        return READ if method.startswith(("resources/", "prompts/")) else None
 
     def list_resources(self, _params: dict, _era: Era) -> types.ListResourcesResult:
+        """One entry per document, in Markdown; JSON and YAML through the template."""
         resources = [types.Resource(uri=URI_PREFIX + doc.name, name=doc.name, title=doc.title,
-                                    description=f"Your {doc.title.lower()}, exported {doc.generated_at}.",
+                                    description=f"Your {doc.title.lower()}, exported {doc.generated_at}. Also as "
+                                                f"{URI_PREFIX}{doc.kind}.json and .yaml.",
                                     mime_type=doc.media_type.split(";")[0], size=doc.bytes)
-                     for doc in self.store.documents(self.user_id)]
+                     for doc in self.store.documents(self.user_id) if doc.format == "md"]
         return types.ListResourcesResult(resources=resources, ttl_ms=0, cache_scope="private")
 
     def list_templates(self, _params: dict, _era: Era) -> types.ListResourceTemplatesResult:
@@ -144,11 +189,19 @@ def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.Ca
 
 
 def get_context_doc(context: UserContext, arguments: GetContextDoc) -> types.CallToolResult:
+    """The document as text; with a structured copy (the parsed JSON, for format json) matching the output schema."""
     document = context.store.read(context.user_id, arguments.kind, arguments.format)
     if document is None:
         return text_result(f"{arguments.kind}.{arguments.format} has not been exported for you yet; "
                            "call list_context_docs to see what exists.", is_error=True)
-    return types.CallToolResult(content=[types.TextContent(type="text", text=document.body.decode("utf-8"))],
+    text = document.body.decode("utf-8")
+    listed = {doc.name: doc for doc in context.store.documents(context.user_id)}
+    listing = listed.get(f"{arguments.kind}.{arguments.format}")
+    structured = {"kind": arguments.kind, "format": arguments.format,
+                  "uri": f"{URI_PREFIX}{arguments.kind}.{arguments.format}",
+                  "generated_at": listing.generated_at if listing else None}
+    structured |= {"document": json.loads(text)} if arguments.format == "json" else {"text": text}
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured,
                                 is_error=False)
 
 
@@ -166,42 +219,69 @@ READ_TOOLS = [
          "List the studio context documents available to you (projects, communications, tasks, financials and "
          "the 'all' briefing), with their formats and when each was generated.", NoArguments, list_context_docs),
     Tool("get_context_doc", "Read a context document",
-         "Read one context document. Start with kind 'all' (a briefing, most important first); use json for "
-         "exact fields such as financials.overdue_invoices or tasks.overdue.", GetContextDoc, get_context_doc),
+         "Read one context document. Start with kind 'all' (a briefing, most important first); use format json for "
+         "exact fields and the ids the action tools take, such as financials' overdue_invoices[].id or tasks' "
+         "overdue[].id. Each body says in `availability` whether Sylo knows its facts (a service not connected "
+         "means unknown, never 'none').", GetContextDoc, get_context_doc, output_schema=CONTEXT_DOC_OUTPUT),
     Tool("get_command_status", "Check a command",
          "Read where a command you sent stands: queued, delivering, delivered (with the workflow's result), "
          "running (a long job such as a video; check again later), succeeded (with its result) or failed (with "
-         "the reason).", GetCommandStatus, get_command_status),
+         "the reason).", GetCommandStatus, get_command_status, scope=WRITE),
 ]
+
+
+def tool_arguments(action: Action) -> type[BaseModel]:
+    """The action's params plus the optional idempotency key, which is never forwarded."""
+    return create_model(f"{action.params.__name__}Call", __base__=action.params,
+                        idempotency_key=(str | None, Field(None, min_length=1, max_length=200,
+                                                           pattern=r"^[\x21-\x7e]+$", description=IDEMPOTENCY_KEY)))
 
 
 def send_command(action: Action) -> Callable[[UserContext, Any], types.CallToolResult]:
     """A tool that sends `action` through the same path as a signed command: audit, outbox, n8n."""
 
     def run(context: UserContext, arguments: BaseModel) -> types.CallToolResult:
+        import uuid
+
         from flask import current_app
 
         service = current_app.extensions["sylo"].commands
-        payload = {"action": action.name, "params": arguments.model_dump(mode="json", exclude_none=True)}
+        key = getattr(arguments, "idempotency_key", None)
+        params = arguments.model_dump(mode="json", exclude_none=True, exclude={"idempotency_key"})
+        # "." never appears in a signed command's webhook-id, so a key cannot collide with one.
+        message_id = f"mcp.{key}" if key else "mcp_" + uuid.uuid4().hex
         try:
-            submitted = service.submit(context.user_id, "mcp_" + uuid.uuid4().hex, payload, "mcp")
+            submitted = service.submit(context.user_id, message_id, {"action": action.name, "params": params}, "mcp")
         except Refused as refused:
-            return text_result(f"{action.name} was refused: {refused.detail}", is_error=True)
-        command = submitted.command
-        summary = {"id": command.id, "action": command.action, "status": command.status}
-        if command.status == "delivered":
-            return text_result({**summary, "result": command.result})
-        if command.status == "failed":
-            return text_result(f"{action.name} failed: {command.last_error}", is_error=True)
-        return text_result({**summary, "note": "Accepted and queued; it will be delivered to the studio's "
-                                               "workflow. Nothing more is needed from you."})
+            return text_result(f"{action.tool_name} was refused: {refused.detail}", is_error=True)
+        return command_result(action, submitted.command, submitted.replayed, params)
 
     return run
 
 
+def command_result(action: Action, command, replayed: bool, params: dict) -> types.CallToolResult:
+    """What the model learns: where the command stands, in a sentence it can relay."""
+    if replayed and (command.action != action.name or command.params != action.params.model_validate(params)
+                     .model_dump(mode="json", exclude_none=True)):
+        return text_result(f"This idempotency_key was already used for another command ({command.id}, "
+                           f"{command.action}); use a new key for a new action.", is_error=True)
+    summary = {"id": command.id, "action": command.action, "status": command.status}
+    if replayed:
+        summary["note"] = "Already sent with this idempotency_key: this is the first command, not a new one."
+    if command.status in ("delivered", "succeeded"):
+        return text_result({**summary, "result": command.result})
+    if command.status == "failed":
+        return text_result(f"{action.tool_name} failed: {command.last_error}", is_error=True)
+    summary.setdefault("note", "Accepted and queued; it will be delivered to the studio's workflow. Check it with "
+                               "get_command_status.")
+    return text_result(summary)
+
+
 def command_tools() -> list[Tool]:
-    return [Tool(action.name, action.name.replace(".", ": ").replace("_", " ").capitalize(),
+    return [Tool(action.tool_name, action.name.replace(".", ": ").replace("_", " ").capitalize(),
                  action.description + " Goes to the studio's n8n workflow; the result comes back when it answers "
                  "within a few seconds, otherwise the command is queued and delivered.",
-                 action.params, send_command(action), read_only=False, destructive=action.destructive)
+                 tool_arguments(action), send_command(action), scope=WRITE, read_only=False,
+                 destructive=action.destructive)
             for action in CATALOG.values()]
+

@@ -22,8 +22,24 @@ def problem(description: str, headers: dict | None = None) -> dict:
     return response
 
 
-UNAUTHORIZED = problem("Missing, unknown or revoked API token.",
+UNAUTHORIZED = problem("Missing, unknown or revoked API token (OAuth access tokens work on /mcp only).",
                        {"WWW-Authenticate": {"schema": {"type": "string"}}})
+# OAuth errors are RFC 6749 JSON; a NUL anywhere in the request is refused before any route (problem+json).
+OAUTH_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}, **PROBLEM_CONTENT}
+OAUTH_CLIENT_AUTH = [{}, {"oauthClientBasic": []}]  # public clients send client_id; confidential ones authenticate
+
+
+def oauth_error(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": OAUTH_ERROR}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def metadata_document(summary: str, operation: str, schema: str, description: str) -> dict:
+    return {"get": {"summary": summary, "operationId": operation, "description": description,
+                    "responses": {"200": {"description": "The metadata (any origin may read it).", "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}}}}
 RPC_ERROR = {"content": RPC_CONTENT}
 # OpenAPI has no HMAC scheme; an API key in a header is the nearest description.
 NANGO_SIGNATURE = {"type": "apiKey", "in": "header", "name": "X-Nango-Hmac-Sha256",
@@ -73,8 +89,9 @@ PATHS = {
         "post": {
             "summary": "MCP Streamable HTTP endpoint (JSON responses, no sessions)", "operationId": "mcp",
             "description": "Handshake era (initialize, up to 2025-11-25) and 2026-07-28 (server/discover, "
-                           "per-request _meta) on one endpoint.",
-            "security": [{"bearer": []}],
+                           "per-request _meta) on one endpoint. Takes an API token or an OAuth access token "
+                           "issued for this endpoint (scopes context:read, commands:write).",
+            "security": [{"bearer": []}, {"oauth": ["context:read"]}],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/JsonRpcMessage"}}}},
             "responses": {
@@ -83,9 +100,12 @@ PATHS = {
                 "202": {"description": "A notification or response was accepted."},
                 "400": {"description": "Unparseable JSON (or nested deeper than 64 levels), a batch, a malformed "
                                        "message, or a modern-era error (-32602, -32020, -32022).", **RPC_ERROR},
-                "401": {"description": "Missing, unknown or revoked API token.",
+                "401": {"description": "Missing, unknown, expired or revoked token, or an OAuth token for another "
+                                       "resource; WWW-Authenticate names resource_metadata (RFC 9728) and the scopes.",
                         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, **RPC_ERROR},
-                "403": {"description": "Origin not in the allow-list.", **RPC_ERROR},
+                "403": {"description": "Origin not in the allow-list, or an OAuth token without the scope the "
+                                       "message needs (WWW-Authenticate: error=\"insufficient_scope\").",
+                        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, **RPC_ERROR},
                 "404": {"description": "Modern era: method not found (-32601).", **RPC_ERROR},
                 "406": {"description": "Accept allows no JSON.", **RPC_ERROR},
                 "413": {"description": "Message larger than 1 MiB (chunked bodies included).", **RPC_ERROR},
@@ -117,11 +137,62 @@ PATHS = {
                            "changes (`connection-owner-mismatch`, audited for the owner)."),
             "413": problem("Body larger than 256 KiB (chunked bodies included)."),
             "503": problem("SYLO_NANGO_WEBHOOK_KEYS is unset: webhooks cannot be verified.")}}},
+    "/.well-known/oauth-protected-resource/mcp": metadata_document(
+        "OAuth protected-resource metadata of /mcp (RFC 9728)", "protectedResourceMetadata", "ProtectedResource",
+        "Where /mcp's 401 points: the resource (<public url>/mcp), its authorization server (Sylo) and scopes."),
+    "/.well-known/oauth-protected-resource": metadata_document(
+        "The same, where clients look when a 401 names none", "protectedResourceMetadataRoot", "ProtectedResource",
+        "Sylo protects one resource, /mcp: this is its metadata."),
+    "/.well-known/oauth-authorization-server": metadata_document(
+        "OAuth authorization server metadata (RFC 8414)", "authorizationServerMetadata", "AuthorizationServer",
+        "Endpoints, PKCE S256 only, iss in authorization responses, client ID metadata documents supported."),
+    "/oauth/register": {"post": {
+        "summary": "Register an OAuth client (RFC 7591)", "operationId": "registerOAuthClient",
+        "description": "Open to anyone (throttled per address by SYLO_OAUTH_REGISTRATIONS_PER_HOUR); registering "
+                       "grants nothing until the studio owner approves the client on the consent page. Redirect "
+                       "URIs: https, or http to 127.0.0.1, [::1] or localhost (any port when used).",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/ClientMetadata"}}}},
+        "responses": {
+            "201": {"description": "Registered: client_id (and client_secret, once, for a confidential client).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RegisteredClient"}}}},
+            "400": oauth_error("invalid_redirect_uri or invalid_client_metadata."),
+            "413": oauth_error("Metadata larger than 16 KiB."),
+            "429": oauth_error("Too many registrations from this address.",
+                               {"Retry-After": {"schema": {"type": "string"}}})}}},
+    "/oauth/token": {"post": {
+        "summary": "Exchange a code or a refresh token for tokens", "operationId": "oauthToken",
+        "description": "authorization_code (with code_verifier, S256) or refresh_token (rotated: the old one never "
+                       "works again; a replay revokes the grant). resource, when sent, must be <public url>/mcp.",
+        "security": OAUTH_CLIENT_AUTH,
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "$ref": "#/components/schemas/TokenRequest"}}}},
+        "responses": {
+            "200": {"description": "An access token for /mcp and its refresh token.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/TokenResponse"}}}},
+            "400": oauth_error("invalid_request, invalid_grant (a wrong verifier, a used or expired code or refresh "
+                               "token), invalid_target, invalid_scope, unsupported_grant_type or invalid_client."),
+            "401": oauth_error("A confidential client's credentials are wrong.",
+                               {"WWW-Authenticate": {"schema": {"type": "string"}}})}}},
+    "/oauth/revoke": {"post": {
+        "summary": "Revoke a token (RFC 7009): its whole grant ends", "operationId": "oauthRevoke",
+        "security": OAUTH_CLIENT_AUTH,
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "$ref": "#/components/schemas/RevocationRequest"}}}},
+        "responses": {
+            "200": {"description": "Revoked, or there was nothing to revoke.",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": oauth_error("No token, or the token belongs to another client."),
+            "401": oauth_error("Client authentication failed, or an unsupported token_type_hint.",
+                               {"WWW-Authenticate": {"schema": {"type": "string"}}})}}},
     "/v1/capabilities": {"get": {
         "summary": "Every action an agent may send, with its parameter JSON Schema", "operationId": "capabilities",
         "responses": {"200": {"description": "The catalog.", "content": {"application/json": {"schema": {
             "type": "object", "required": ["actions"], "properties": {"actions": {"type": "array", "items": {
-                "type": "object", "required": ["action", "description", "params_schema"]}}}}}}}}}},
+                "type": "object", "required": ["action", "tool", "description", "params_schema"],
+                "properties": {"action": {"type": "string", "description": "The name POST /v1/commands takes."},
+                               "tool": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$",
+                                        "description": "The MCP tool that sends it."}}}}}}}}}}}},
     "/v1/commands": {"post": {
         "summary": "Send a signed command", "operationId": "submitCommand",
         "description": "Body `{\"action\": ..., \"params\": {...}}`, signed with the user's whsec_ secret per "
@@ -246,10 +317,50 @@ SCHEMAS = {
                            "failures": {"type": "integer"}, "last_delivered_at": {"type": ["string", "null"]},
                            "detail": {"type": "string"}}}}}},
     "NangoWebhook": NANGO_WEBHOOK,
+    "OAuthError": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"}, "error_description": {"type": "string"}, "error_uri": {"type": "string"}}},
+    "ProtectedResource": {"type": "object", "required": ["resource", "authorization_servers"], "properties": {
+        "resource": {"type": "string"}, "authorization_servers": {"type": "array", "items": {"type": "string"}},
+        "scopes_supported": {"type": "array", "items": {"type": "string"}},
+        "bearer_methods_supported": {"type": "array", "items": {"const": "header"}}}},
+    "AuthorizationServer": {"type": "object", "required": ["issuer", "authorization_endpoint", "token_endpoint",
+                                                           "code_challenge_methods_supported"],
+                            "properties": {"issuer": {"type": "string"},
+                                           "code_challenge_methods_supported": {"const": ["S256"]}}},
+    "ClientMetadata": {"type": "object", "required": ["redirect_uris"], "properties": {
+        "redirect_uris": {"type": "array", "items": {"type": "string"}}, "client_name": {"type": "string"},
+        "token_endpoint_auth_method": {"enum": ["none", "client_secret_basic", "client_secret_post"]},
+        "grant_types": {"type": "array", "items": {"enum": ["authorization_code", "refresh_token"]}},
+        "response_types": {"type": "array", "items": {"const": "code"}}, "client_uri": {"type": "string"}}},
+    "RegisteredClient": {"type": "object", "required": ["client_id", "redirect_uris"], "properties": {
+        "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+        "client_id_issued_at": {"type": "integer"}, "client_secret_expires_at": {"type": "integer"},
+        "redirect_uris": {"type": "array", "items": {"type": "string"}}}},
+    "TokenRequest": {"type": "object", "required": ["grant_type"], "properties": {
+        "grant_type": {"enum": ["authorization_code", "refresh_token"]}, "code": {"type": "string"},
+        "redirect_uri": {"type": "string"}, "code_verifier": {"type": "string"}, "refresh_token": {"type": "string"},
+        "client_id": {"type": "string"}, "client_secret": {"type": "string"}, "resource": {"type": "string"},
+        "scope": {"type": "string"}}},
+    "TokenResponse": {"type": "object", "required": ["access_token", "token_type", "expires_in", "refresh_token",
+                                                     "scope"], "properties": {
+        "access_token": {"type": "string"}, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"},
+        "refresh_token": {"type": "string"}, "scope": {"type": "string"}}},
+    "RevocationRequest": {"type": "object", "required": ["token"], "properties": {
+        "token": {"type": "string"}, "token_type_hint": {"type": "string"}, "client_id": {"type": "string"},
+        "client_secret": {"type": "string"}}},
     "NangoWebhookReceipt": {"type": "object", "required": ["outcome", "reason"], "properties": {
         "outcome": {"enum": ["recorded", "unchanged", "duplicate", "ignored"]}, "reason": {"type": "string"},
         "event_id": {"type": "integer", "description": "The connection event recorded, when one was."}}},
 }
+
+
+def oauth_scheme(server_url: str) -> dict:
+    return {"type": "oauth2", "description": "Sign in as the studio owner (OAuth 2.1, PKCE S256); for /mcp only.",
+            "flows": {"authorizationCode": {"authorizationUrl": server_url + "/oauth/authorize",
+                                            "tokenUrl": server_url + "/oauth/token",
+                                            "refreshUrl": server_url + "/oauth/token",
+                                            "scopes": {"context:read": "Read the context documents",
+                                                       "commands:write": "Send commands"}}}}
 
 
 def document(server_url: str, version: str) -> dict:
@@ -261,6 +372,10 @@ def document(server_url: str, version: str) -> dict:
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                           "description": "An API token from `sylo users token`."},
+                                               "oauth": oauth_scheme(server_url),
+                                               "oauthClientBasic": {"type": "http", "scheme": "basic",
+                                                                    "description": "A confidential OAuth client's "
+                                                                                   "id and secret."},
                                                "nangoSignature": NANGO_SIGNATURE}}}
 
 

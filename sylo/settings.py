@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(
         50, ge=1, description="Failed dashboard passwords per client address per 15 minutes before it is throttled."
     )
+    oauth_access_token_minutes: float = Field(
+        60.0, gt=0, le=24 * 60, description="Lifetime of an OAuth access token for /mcp (clients refresh it)."
+    )
+    oauth_refresh_token_days: float = Field(
+        30.0, gt=0, description="Lifetime of an OAuth refresh token; each use replaces it with a new one."
+    )
+    oauth_registrations_per_hour: int = Field(
+        20, ge=1, description="OAuth clients one client address may register per hour (RFC 7591 is open to anyone)."
+    )
 
     @field_validator("nango_webhook_keys", "encryption_keys", "allowed_origins", mode="before")
     @classmethod

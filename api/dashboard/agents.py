@@ -1,40 +1,71 @@
-"""Agent setup: MCP client configs, API tokens and the command-signing secret."""
+"""Agent setup: connect AI apps in numbered steps, the apps the owner allowed, API tokens, the signing secret.
+
+Creating a token or a signing secret is post-redirect-get: the POST stores the new secret,
+encrypted under the keyring and bound to the user, in the signed session cookie and redirects;
+the next GET shows it once (with the token written into each app's config) and drops it, so a
+reload neither shows it again nor creates another.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
 
 from api import sessions
 from api.dashboard.blueprint import bp, sylo as _sylo
 from sylo import mcp_configs
 from sylo.export_layout import CLIENTS
-from sylo.keyring import Keyring
+from sylo.keyring import DecryptionFailed, Keyring, KeyringError
+from sylo.oauth import scopes
+from sylo.oauth.uris import host_of, is_loopback
 
 CLIENT_NAMES = {"claude-code": "Claude Code", "claude-desktop": "Claude Desktop", "cursor": "Cursor",
                 "vscode": "VS Code"}
+REVEAL = "sylo_reveal"  # session key of a secret waiting to be shown once
+GRACE_HOURS = 24
 
 
 @bp.get("/agents")
 @sessions.signed_in
-def agents(new_token: str | None = None, new_secret: str | None = None) -> Response:
-    """MCP configs for each client, API tokens and the command-signing secret."""
+def agents() -> Response:
+    """The steps to connect each app, what is connected, and the credentials."""
     from api.context import public_url
 
     base = public_url()
-    configs = [{"client": c, "name": CLIENT_NAMES[c], "text": json.dumps(mcp_configs.config(c, base), indent=2)}
-               for c in CLIENTS]
+    fresh = _take_reveal()
+    new_token = fresh.get("token")
     appdb = _sylo().appdb
-    return render_template("dashboard/agents.html", configs=configs, mcp_url=mcp_configs.endpoint(base),
-                           tokens=appdb.tokens(g.user_id), secrets=appdb.signing_secret_infos(g.user_id),
-                           new_token=new_token, new_secret=new_secret, now=datetime.now(timezone.utc))
+    secrets = appdb.signing_secret_infos(g.user_id)
+    now = datetime.now(timezone.utc)
+    return render_template(
+        "dashboard/agents.html", mcp_url=mcp_configs.endpoint(base), public_https=base.startswith("https://"),
+        configs=[_config(client, base, new_token) for client in CLIENTS], new_token=new_token,
+        new_secret=fresh.get("secret"), tokens=appdb.tokens(g.user_id), secrets=secrets, now=now,
+        live_secret=any(not s.revoked_at and (not s.expires_at or s.expires_at > now) for s in secrets),
+        grants=[_grant_row(grant) for grant in _sylo().oauth.store.grants(g.user_id)], grace_hours=GRACE_HOURS)
+
+
+def _config(client: str, base: str, token: str | None) -> dict:
+    shared = json.dumps(mcp_configs.config(client, base), indent=2)
+    personal = json.dumps(mcp_configs.config(client, base, token=token), indent=2) if token else None
+    return {"client": client, "name": CLIENT_NAMES[client], "shared": shared, "personal": personal,
+            "personal_href": "data:application/json;charset=utf-8," + quote(personal + "\n") if personal else None}
+
+
+def _grant_row(grant) -> dict:
+    may = ["read your context"] + (["send commands"] if scopes.WRITE in grant.scopes else [])
+    where = "an app on this computer" if is_loopback(grant.redirect_uri) else host_of(grant.redirect_uri)
+    return {"id": grant.id, "name": grant.client_name or grant.client_id, "may": " and ".join(may), "where": where,
+            "created_at": grant.created_at, "last_used_at": grant.last_used_at}
 
 
 @bp.get("/agents/config/<client>.json")
 @sessions.signed_in
 def download_config(client: str) -> Response:
+    """The shareable config (no secret in it) as a file."""
     from api.context import public_url
 
     if client not in CLIENTS:
@@ -49,7 +80,8 @@ def download_config(client: str) -> Response:
 def create_token() -> Response:
     label = request.form.get("label", "").strip()[:200] or None
     _, token = _sylo().appdb.issue_token(g.user_id, label=label)
-    return agents(new_token=token)
+    _keep_reveal("token", token)
+    return redirect(url_for("dashboard.agents") + "#step-2", code=303)
 
 
 @bp.post("/agents/tokens/<token_id>/revoke")
@@ -60,14 +92,24 @@ def revoke_token(token_id: str) -> Response:
     return redirect(url_for("dashboard.agents"))
 
 
+@bp.post("/agents/grants/<grant_id>/revoke")
+@sessions.signed_in
+def revoke_grant(grant_id: str) -> Response:
+    """Take a signed-in app's access away: its tokens stop working on the next request."""
+    revoked = _sylo().oauth.store.revoke_grant(grant_id[:40], by="owner", user_id=g.user_id)
+    flash("Access removed: that app is refused from now on. It can ask again, and you decide again."
+          if revoked else "That app no longer had access.")
+    return redirect(url_for("dashboard.agents"))
+
+
 @bp.post("/agents/secret/rotate")
 @sessions.signed_in
 def rotate_secret() -> Response:
-    hours = 24
     keyring = Keyring.from_settings(_sylo().settings)
-    _, secret = _sylo().appdb.rotate_signing_secret(g.user_id, keyring, grace=timedelta(hours=hours))
+    _, secret = _sylo().appdb.rotate_signing_secret(g.user_id, keyring, grace=timedelta(hours=GRACE_HOURS))
     _sylo().commands.secrets.keys(refresh=True)
-    return agents(new_secret=secret)
+    _keep_reveal("secret", secret)
+    return redirect(url_for("dashboard.agents") + "#signing", code=303)
 
 
 @bp.post("/agents/secret/<secret_id>/revoke")
@@ -77,3 +119,25 @@ def revoke_secret(secret_id: str) -> Response:
     _sylo().commands.secrets.keys(refresh=True)
     flash("Signing secret revoked." if revoked else "No such signing secret.")
     return redirect(url_for("dashboard.agents"))
+
+
+def _keep_reveal(kind: str, secret: str) -> None:
+    """Hold a new secret for the next page view only, sealed so the cookie shows nothing."""
+    keyring = Keyring.from_settings(_sylo().settings)
+    session[REVEAL] = {"kind": kind, "sealed": keyring.encrypt(secret.encode(), _aad(kind))}
+
+
+def _take_reveal() -> dict:
+    """The secret created just before this view ({kind: secret}), once; {} when there is none."""
+    held = session.pop(REVEAL, None)
+    if not isinstance(held, dict) or held.get("kind") not in ("token", "secret"):
+        return {}
+    try:
+        secret = Keyring.from_settings(_sylo().settings).decrypt(held["sealed"], _aad(held["kind"]))
+    except (KeyringError, DecryptionFailed, KeyError, TypeError):
+        return {}
+    return {held["kind"]: secret.decode()}
+
+
+def _aad(kind: str) -> bytes:
+    return f"dashboard-reveal:{kind}:{g.user_id}".encode()

@@ -5,6 +5,7 @@ SELECT
     t.name,
     t.project_id,
     p.name AS project_name,
+    t.assignee_id,
     t.assignee_name,
     t.section_name,
     t.due_on,

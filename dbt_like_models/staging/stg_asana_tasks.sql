@@ -5,6 +5,7 @@ SELECT
     project_id,
     name,
     section_name,
+    assignee_id,
     assignee_name,
     completed,
     completed_at,

@@ -159,6 +159,7 @@ def projects_body(data: UserData, known: Availability, *, money: Availability, m
                                                          -float(r["outstanding_amount"]), r["name"], r["project_id"]))
     no_money, no_mail = money.status == "unavailable", mail.status == "unavailable"
     projects = [Project(id=r["project_id"], name=r["name"], client=r["client"],
+                        client_contact_id=None if no_money else r["contact_id"],
                         client_match=None if no_money else r["client_match"],
                         archived=r["archived"], open_tasks=r["open_tasks"], overdue_tasks=r["overdue_tasks"],
                         due_soon_tasks=r["due_soon_tasks"], next_due_on=r["next_due_on"],
@@ -180,7 +181,8 @@ def communications_body(data: UserData, known: Availability) -> CommunicationsBo
     rows = sorted(data.marts["communications"],
                   key=lambda r: (not r["awaiting_reply"], not r["unread"], -r["last_message_at"].timestamp(),
                                  r["thread_id"]))
-    threads = [Thread(id=r["thread_id"], subject=r["subject"], counterpart=r["counterpart"], client=r["client_name"],
+    threads = [Thread(id=r["thread_id"], subject=r["subject"], counterpart=r["counterpart"],
+                      counterpart_email=r["counterpart_email"], client=r["client_name"],
                       project=r["project_name"], last_message_at=r["last_message_at"], messages=r["message_count"],
                       unread=r["unread"], awaiting_reply=r["awaiting_reply"], url=links.gmail_thread(r["thread_id"]))
                for r in rows]
@@ -197,8 +199,9 @@ def communications_body(data: UserData, known: Availability) -> CommunicationsBo
 
 
 def _task(row: dict) -> TaskItem:
-    return TaskItem(id=row["task_id"], name=row["name"], project=row["project_name"], due_on=row["due_on"],
-                    assignee=row["assignee_name"], days_overdue=row["days_overdue"],
+    return TaskItem(id=row["task_id"], name=row["name"], project=row["project_name"], project_id=row["project_id"],
+                    due_on=row["due_on"], assignee=row["assignee_name"], assignee_gid=row["assignee_id"],
+                    days_overdue=row["days_overdue"],
                     completed_at=row["completed_at"] if row["completed"] else None,
                     url=links.asana(row["url"], row["task_id"]))
 
@@ -253,10 +256,12 @@ def financials_body(data: UserData, known: Availability, project_names: dict[str
         availability=known,
         summary=summary,
         overdue_invoices=[OverdueInvoice(id=r["invoice_id"], invoice_number=r["invoice_number"], contact=r["contact_name"],
+                                         contact_id=r["contact_id"],
                                          project=project_names.get(r["project_id"]), amount_due=_money(r["amount_due"]),
                                          currency=r["currency"], due_date=r["due_on"], days_overdue=r["days_overdue"],
                                          url=links.xero(r["invoice_id"], r["kind"])) for r in overdue],
         due_in_30_days=[OpenInvoice(id=r["invoice_id"], invoice_number=r["invoice_number"], contact=r["contact_name"],
+                                    contact_id=r["contact_id"],
                                     project=project_names.get(r["project_id"]), amount_due=_money(r["amount_due"]),
                                     currency=r["currency"], due_date=r["due_on"],
                                     url=links.xero(r["invoice_id"], r["kind"])) for r in upcoming],

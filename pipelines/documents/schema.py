@@ -113,6 +113,8 @@ class Header(Strict):
 
 Link = Field(description="A link to the record in its service, built by Sylo from the record's id; null if the id "
                          "is not one Sylo can vouch for.")
+# Ids an agent passes to actions (GET /v1/capabilities names the field each parameter comes from).
+ContactId = Field(description="The Xero contact id of the invoice's contact (xero_create_draft_invoice's contact_id).")
 Unknown = "Null when availability.status is unavailable: Sylo does not know."
 
 
@@ -128,9 +130,10 @@ class CurrencySummary(Strict):
 
 
 class OverdueInvoice(Strict):
-    id: str
+    id: str = Field(description="The Xero invoice id (xero_send_invoice_reminder's invoice_id).")
     invoice_number: Code | None
     contact: Person | None
+    contact_id: str | None = ContactId
     project: Name | None
     amount_due: float
     currency: Code | None
@@ -140,9 +143,10 @@ class OverdueInvoice(Strict):
 
 
 class OpenInvoice(Strict):
-    id: str
+    id: str = Field(description="The Xero invoice id.")
     invoice_number: Code | None
     contact: Person | None
+    contact_id: str | None = ContactId
     project: Name | None
     amount_due: float
     currency: Code | None
@@ -173,11 +177,13 @@ class FinancialsBody(Strict):
 
 
 class TaskItem(Strict):
-    id: str
+    id: str = Field(description="The Asana task gid (task_gid in asana_complete_task and asana_comment).")
     name: Name
     project: Name | None
+    project_id: str | None = Field(description="The Asana project gid (asana_create_task's project_gid).")
     due_on: date | None
     assignee: Person | None
+    assignee_gid: str | None = Field(description="The assignee's Asana user gid (asana_create_task's assignee_gid).")
     days_overdue: int | None = None
     completed_at: datetime | None = None
     url: str | None = Link
@@ -204,9 +210,11 @@ class TasksBody(Strict):
 
 
 class Thread(Strict):
-    id: str
+    id: str = Field(description="The Gmail thread id (gmail_draft_reply's thread_id).")
     subject: Name | None
     counterpart: Person | None
+    counterpart_email: Person | None = Field(description="The other party's email address (gmail_send_email's to); "
+                                                         "copied from the mail, so untrusted.")
     client: Person | None
     project: Name | None
     last_message_at: datetime
@@ -238,9 +246,11 @@ FromGmail = "Null when Gmail's data is unavailable (see communications availabil
 
 
 class Project(Strict):
-    id: str
+    id: str = Field(description="The Asana project gid (asana_create_task's project_gid).")
     name: Name
     client: Person | None
+    client_contact_id: str | None = Field(description="The client's Xero contact id (xero_create_draft_invoice's "
+                                                      "contact_id). " + FromXero)
     client_match: Literal["name", "unmatched", "ambiguous"] | None = Field(description=FromXero)
     archived: bool
     open_tasks: int

@@ -149,3 +149,61 @@ login_links = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("used_at", DateTime(timezone=True)),
 )
+
+# -- OAuth 2.1 for /mcp (sylo/oauth): clients, one-time codes, the owner's grants and their tokens -----
+
+oauth_clients = Table(
+    "oauth_clients", metadata,  # registered (RFC 7591) or read from a client ID metadata document
+    Column("client_id", String(1024), primary_key=True),  # ours (dcr_...) or the metadata document's https URL
+    Column("kind", String(20), nullable=False),  # registered | metadata_document
+    Column("client_name", String(200)),  # what the client calls itself: shown as such, never trusted
+    Column("client_uri", String(1024)),
+    Column("redirect_uris", Text, nullable=False),  # JSON list, each matched exactly (loopback: any port)
+    Column("grant_types", Text, nullable=False),  # JSON list
+    Column("token_endpoint_auth_method", String(30), nullable=False),  # none | client_secret_post | client_secret_basic
+    Column("secret_hash", String(64)),  # SHA-256 hex of a confidential client's secret; the secret is never stored
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),  # a metadata document's cache lifetime
+)
+
+oauth_codes = Table(
+    "oauth_codes", metadata,  # authorization codes: single use, 60 seconds
+    Column("code_hash", String(64), primary_key=True),  # SHA-256 hex; the code itself is never stored
+    Column("client_id", String(1024), nullable=False),
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", String(200), nullable=False),
+    Column("resource", String(1024), nullable=False),  # RFC 8707: the MCP endpoint the token will be good for
+    Column("code_challenge", String(128), nullable=False),  # PKCE, S256 only
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("used_at", DateTime(timezone=True)),
+    Column("grant_id", String(40)),  # the grant its exchange created: revoked if the code is presented again
+)
+
+oauth_grants = Table(
+    "oauth_grants", metadata,  # one per approved authorization: what the owner sees and revokes on Agent setup
+    Column("id", String(40), primary_key=True),
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("client_id", String(1024), nullable=False),
+    Column("client_name", String(200)),  # as shown on the consent page
+    Column("redirect_uri", Text, nullable=False),  # where the owner saw the code go
+    Column("scope", String(200), nullable=False),  # what the owner allowed: context:read, commands:write
+    Column("resource", String(1024), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("revoked_by", String(20)),  # owner | client | reuse (a spent code or refresh token came back)
+)
+
+oauth_tokens = Table(
+    "oauth_tokens", metadata,  # access and refresh tokens of a grant, by hash
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 hex; the token itself is never stored
+    Column("grant_id", String(40), ForeignKey("oauth_grants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),  # access | refresh
+    Column("scope", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("used_at", DateTime(timezone=True)),  # a refresh token, once exchanged (rotation: it never works again)
+    Column("revoked_at", DateTime(timezone=True)),
+)

@@ -1,8 +1,11 @@
 """The capability catalog: every action an agent may ask for, with its parameters as a pydantic model.
 
-Actions are `<service>.<verb>`. The model is the contract: `GET /v1/capabilities` publishes its
+Actions are `<service>.<verb>`; each is also an MCP tool named `<service>_<verb>`, because real
+clients refuse a whole toolset when one name falls outside `^[a-zA-Z0-9_-]{1,64}$`
+(reference/protocols.md §1.8b). The model is the contract: `GET /v1/capabilities` publishes its
 JSON Schema, a command's params are validated against it before anything is stored, and what is
-forwarded to n8n is the validated, re-serialised params, never the caller's raw bytes.
+forwarded to n8n is the validated, re-serialised params, never the caller's raw bytes. Every
+parameter says which context-document field it comes from, so a model never guesses an id.
 `veo.*` and `meta.*` run entirely inside the studio's n8n workflows.
 """
 
@@ -14,12 +17,24 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what Claude and the OpenAI clients accept
+
+
+def _gid_text(value: object) -> object:
+    """Asana gids are strings of digits, but models often send them as JSON numbers: take both."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
 
 # Patterns name their characters: in pydantic's (Rust) regex, as in Python's, \d matches any
 # Unicode digit ("١٢٣"), which no Asana gid or Xero id contains.
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
-AsanaGid = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,32}$")]
+AsanaGid = Annotated[str, BeforeValidator(_gid_text), StringConstraints(pattern=r"^[0-9]{1,32}$"),
+                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^[0-9]{1,32}$"},
+                                               {"type": "integer", "minimum": 0}]})]
 XeroId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
 HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=2000)]
 _DECIMAL_TEXT = re.compile(r"\s*-?[0-9]+(\.[0-9]+)?\s*")
@@ -42,65 +57,94 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Where each id comes from, in the context documents (the same paths under `all`, e.g. all.tasks.overdue[]).
+TASK_GID = ("The task's `id` in tasks.json (`overdue[].id`, `due_soon[].id` or `recently_completed[].id`); "
+            "a string of digits, or the same digits as a number.")
+THREAD_ID = "A thread's `id` in communications.json (`threads[].id`): the Gmail thread id."
+ISO_DATE = "A date as YYYY-MM-DD."
+
+
 class AsanaCreateTask(Params):
-    project_gid: AsanaGid = Field(description="The Asana project the task goes into.")
-    name: str = Field(min_length=1, max_length=500)
-    notes: str | None = Field(None, max_length=10_000)
-    due_on: date | None = None
-    assignee_email: Email | None = None
+    project_gid: AsanaGid = Field(description="The Asana project the task goes into: a project's `id` in projects.json "
+                                              "(`projects[].id`) or a task's `project_id` in tasks.json.")
+    name: str = Field(min_length=1, max_length=500, description="The task's name, as people will see it in Asana.")
+    notes: str | None = Field(None, max_length=10_000, description="The task's description (plain text).")
+    due_on: date | None = Field(None, description="When the task is due. " + ISO_DATE)
+    assignee_gid: AsanaGid | None = Field(None, description="Who does it: an `assignee_gid` from tasks.json "
+                                                            "(`overdue[].assignee_gid`, ...). Leave out to leave "
+                                                            "the task unassigned.")
+    assignee_email: Email | None = Field(None, description="Who does it, by the email of their Asana account (an "
+                                                           "alternative to assignee_gid; the documents carry gids).")
+
+    @model_validator(mode="after")
+    def _one_assignee(self) -> "AsanaCreateTask":
+        if self.assignee_gid and self.assignee_email:
+            raise ValueError("give assignee_gid or assignee_email, not both")
+        return self
 
 
 class AsanaCompleteTask(Params):
-    task_gid: AsanaGid
+    task_gid: AsanaGid = Field(description="The task to mark complete. " + TASK_GID)
 
 
 class AsanaComment(Params):
-    task_gid: AsanaGid
-    text: str = Field(min_length=1, max_length=10_000)
+    task_gid: AsanaGid = Field(description="The task to comment on. " + TASK_GID)
+    text: str = Field(min_length=1, max_length=10_000, description="The comment (plain text).")
 
 
 class GmailDraftReply(Params):
-    thread_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    thread_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
+                           description="The thread to reply in. " + THREAD_ID)
     body: str = Field(min_length=1, max_length=20_000, description="Plain-text reply; saved as a draft, not sent.")
 
 
 class GmailSendEmail(Params):
-    to: list[Email] = Field(min_length=1, max_length=20)
-    cc: list[Email] = Field(default_factory=list, max_length=20)
-    subject: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20_000)
-    reply_to_thread_id: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+    to: list[Email] = Field(min_length=1, max_length=20, description="Recipients' email addresses, e.g. a thread's "
+                                                                     "`counterpart_email` in communications.json.")
+    cc: list[Email] = Field(default_factory=list, max_length=20, description="Copied recipients' email addresses.")
+    subject: str = Field(min_length=1, max_length=300, description="The subject line.")
+    body: str = Field(min_length=1, max_length=20_000, description="The message (plain text).")
+    reply_to_thread_id: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_-]+$",
+                                           description="Send it as a reply in this thread. " + THREAD_ID)
 
 
 class InvoiceLine(Params):
-    description: str = Field(min_length=1, max_length=4000)
-    quantity: AsciiDecimal = Field(gt=0, max_digits=12, decimal_places=4)
-    unit_amount: AsciiDecimal = Field(ge=0, max_digits=14, decimal_places=4)
-    account_code: str | None = Field(None, max_length=10)
+    description: str = Field(min_length=1, max_length=4000, description="What the line bills for.")
+    quantity: AsciiDecimal = Field(gt=0, max_digits=12, decimal_places=4,
+                                   description="How many, e.g. 2 or \"1.5\" (hours, days, items).")
+    unit_amount: AsciiDecimal = Field(ge=0, max_digits=14, decimal_places=4,
+                                      description="Price of one unit in the invoice's currency, e.g. \"1200.50\".")
+    account_code: str | None = Field(None, max_length=10, description="The Xero sales account code; leave out for "
+                                                                      "the contact's default.")
 
 
 class XeroCreateDraftInvoice(Params):
-    contact_id: XeroId
-    line_items: list[InvoiceLine] = Field(min_length=1, max_length=100)
-    due_date: date | None = None
-    reference: str | None = Field(None, max_length=255)
-    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    contact_id: XeroId = Field(description="The client's Xero contact id: an invoice's `contact_id` in financials.json "
+                                           "(`overdue_invoices[].contact_id`, `due_in_30_days[].contact_id`) or a "
+                                           "project's `client_contact_id` in projects.json.")
+    line_items: list[InvoiceLine] = Field(min_length=1, max_length=100, description="The invoice's lines.")
+    due_date: date | None = Field(None, description="When payment is due. " + ISO_DATE)
+    reference: str | None = Field(None, max_length=255, description="The invoice's reference, e.g. the project's name.")
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. GBP; leave out for "
+                                                                         "the contact's default.")
 
 
 class XeroSendInvoiceReminder(Params):
-    invoice_id: XeroId
+    invoice_id: XeroId = Field(description="The invoice to chase: an `id` in financials.json `overdue_invoices[]`.")
 
 
 class VeoGenerateVideo(Params):
-    prompt: str = Field(min_length=1, max_length=2000)
-    duration_seconds: int = Field(8, ge=1, le=60)
-    aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
+    prompt: str = Field(min_length=1, max_length=2000, description="What the video shows, in words.")
+    duration_seconds: int = Field(8, ge=1, le=60, description="Length in seconds.")
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] = Field("16:9", description="16:9 landscape, 9:16 portrait (stories, "
+                                                                            "reels) or 1:1 square.")
 
 
 class MetaPublishPost(Params):
-    platform: Literal["facebook", "instagram"]
-    caption: str = Field(min_length=1, max_length=2200)
-    media_url: HttpsUrl | None = None
+    platform: Literal["facebook", "instagram"] = Field(description="Where to post: the studio's Facebook page or "
+                                                                   "Instagram account.")
+    caption: str = Field(min_length=1, max_length=2200, description="The post's text.")
+    media_url: HttpsUrl | None = Field(None, description="An https link to the image or video to post with it.")
     scheduled_at: datetime | None = Field(None, description="Publish later (ISO 8601 with offset); default now.")
 
 
@@ -114,6 +158,11 @@ class Action:
     @property
     def service(self) -> str:
         return self.name.split(".", 1)[0]
+
+    @property
+    def tool_name(self) -> str:
+        """The MCP tool's name: the action's, with `_` for the dot (`asana_create_task`)."""
+        return self.name.replace(".", "_")
 
     def schema(self) -> dict:
         schema = self.params.model_json_schema()
@@ -140,7 +189,11 @@ CATALOG: dict[str, Action] = {action.name: action for action in (
 )}
 
 
+TOOLS: dict[str, Action] = {action.tool_name: action for action in CATALOG.values()}
+assert len(TOOLS) == len(CATALOG) and all(TOOL_NAME.fullmatch(name) for name in TOOLS), "tool names must be unique and valid"
+
+
 def capabilities() -> list[dict]:
-    """Every action with its description and parameter JSON Schema, in catalog order."""
-    return [{"action": a.name, "service": a.service, "description": a.description, "destructive": a.destructive,
-             "params_schema": a.schema()} for a in CATALOG.values()]
+    """Every action with its MCP tool name, description and parameter JSON Schema, in catalog order."""
+    return [{"action": a.name, "tool": a.tool_name, "service": a.service, "description": a.description,
+             "destructive": a.destructive, "params_schema": a.schema()} for a in CATALOG.values()]

@@ -216,15 +216,15 @@ def test_mcp_tools_send_commands_through_the_same_path(studio):
     headers = {"Authorization": f"Bearer {studio.tokens['bob']}"}
     listed = studio.client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers)
     tools = {t["name"]: t for t in listed.get_json()["result"]["tools"]}
-    assert tools["gmail.send_email"]["annotations"]["destructiveHint"] is True
+    assert tools["gmail_send_email"]["annotations"]["destructiveHint"] is True
     call = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "asana.comment", "arguments": {"task_gid": "42", "text": "Drawings sent."}}})
+        "name": "asana_comment", "arguments": {"task_gid": "42", "text": "Drawings sent."}}})
     result = call.get_json()["result"]
     assert result["isError"] is False and result["structuredContent"]["status"] == "delivered"
     [forwarded] = studio.n8n_calls()
     assert forwarded["body"]["action"] == "asana.comment" and forwarded["body"]["source"] == "mcp"
     bad = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
-        "name": "asana.comment", "arguments": {"task_gid": "not-a-gid", "text": "x"}}})
+        "name": "asana_comment", "arguments": {"task_gid": "not-a-gid", "text": "x"}}})
     assert bad.get_json()["result"]["isError"] is True
     assert len(studio.n8n_calls()) == 1
     assert [e.source for e in studio.audit("bob")][:2] == ["mcp", "mcp"]
@@ -312,7 +312,7 @@ def test_with_redis_unreachable_commands_are_503_audited_and_reads_keep_serving(
     listed = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert listed.status_code == 200 and listed.get_json()["result"]["tools"]
     call = studio.client.post("/mcp", headers=headers, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                                                             "params": {"name": "asana.comment", "arguments": {
+                                                             "params": {"name": "asana_comment", "arguments": {
                                                                  "task_gid": "42", "text": "Drawings sent."}}})
     assert call.status_code == 200 and call.get_json()["result"]["isError"] is True
     assert "try again" in call.get_json()["result"]["content"][0]["text"]

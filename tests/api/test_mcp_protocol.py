@@ -44,7 +44,7 @@ def test_initialize_negotiates_the_version(post):
                          "params": {"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
         result = response.get_json()["result"]
         assert result["protocolVersion"] == answered
-        assert result["capabilities"] == {"resources": {}, "tools": {}}
+        assert result["capabilities"] == {"resources": {}, "tools": {}, "prompts": {}}
         assert result["serverInfo"]["name"] == "sylo"
         assert "Mcp-Session-Id" not in response.headers
         assert "resultType" not in result
@@ -63,7 +63,7 @@ def test_legacy_errors_travel_with_http_200(post):
                     {"MCP-Protocol-Version": "2025-11-25"})
     assert response.status_code == 200
     assert response.get_json()["error"]["code"] == -32002
-    unknown = post({"jsonrpc": "2.0", "id": 3, "method": "prompts/list"})
+    unknown = post({"jsonrpc": "2.0", "id": 3, "method": "completion/complete"})
     assert unknown.status_code == 200 and unknown.get_json()["error"]["code"] == -32601
 
 
@@ -134,7 +134,7 @@ def test_modern_requests_must_declare_client_capabilities(post):
 
 
 def test_modern_unknown_methods_are_404_and_removed_methods_too(post):
-    for method in ("prompts/list", "initialize", "ping"):
+    for method in ("completion/complete", "initialize", "ping"):
         body, headers = modern(method)
         response = post(body, headers)
         assert response.status_code == 404 and response.get_json()["error"]["code"] == -32601

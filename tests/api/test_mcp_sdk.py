@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from sylo.export_layout import ExportLayout
+from sylo.export_layout import KINDS, ExportLayout
 
 pytestmark = pytest.mark.anyio
 MODES = ["auto", "legacy"]
@@ -37,7 +39,7 @@ async def test_resources_list_and_read_the_callers_documents(live_url, deploymen
     export = ExportLayout(deployment.settings.exports)
     async with connect(live_url, deployment.tokens[alice], mode) as client:
         resources = (await client.list_resources()).resources
-        assert len(resources) == 15
+        assert [r.name for r in resources] == [f"{kind}.md" for kind in KINDS]  # one each; other formats: template
         by_name = {r.name: r for r in resources}
         assert str(by_name["all.md"].uri) == "sylo://context/all.md"
         assert by_name["all.md"].mime_type == "text/markdown"
@@ -105,3 +107,19 @@ async def test_one_users_session_never_sees_anothers_documents(live_url, deploym
         for name in ("all", "projects", "financials"):
             doc = (await client.call_tool("get_context_doc", {"kind": name, "format": "json"})).content[0].text
             assert alice not in doc
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_sdk_reads_structured_documents_and_prompts(live_url, deployment, mode):
+    """The SDK checks structuredContent against the tool's outputSchema itself: a mismatch would raise."""
+    alice = deployment.users[0]
+    export = ExportLayout(deployment.settings.exports)
+    async with connect(live_url, deployment.tokens[alice], mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["get_context_doc"].output_schema["required"] == ["kind", "format", "uri", "generated_at"]
+        result = await client.call_tool("get_context_doc", {"kind": "financials", "format": "json"})
+        assert result.structured_content["document"] == json.loads(export.context(alice, "financials", "json").read_text())
+        prompts = [p.name for p in (await client.list_prompts()).prompts]
+        assert prompts == ["daily_briefing", "chase_overdue_invoices"]
+        briefing = await client.get_prompt("daily_briefing")
+        assert briefing.messages[1].content.resource.text == export.context(alice, "all", "md").read_text()

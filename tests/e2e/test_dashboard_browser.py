@@ -10,9 +10,11 @@ Screenshots land in test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import json
 import uuid
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -63,6 +65,29 @@ def open_connect_tab(context: BrowserContext, page: Page, service: str) -> Page:
     return connect
 
 
+def copy_claude_code_config(page: Page) -> dict:
+    page.get_by_role("button", name="Copy Claude Code config").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    return json.loads(page.evaluate("navigator.clipboard.readText()"))
+
+
+def create_token(page: Page, label: str) -> str:
+    page.locator("#label").fill(label)
+    page.get_by_role("button", name="Create token").click()
+    return page.locator("#new-token").inner_text()
+
+
+def revoke_token(page: Page, label: str) -> None:
+    row = page.locator("tr[data-token-id]").filter(has_text=label)
+    row.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("status")).to_contain_text("Token revoked")
+    expect(row).to_contain_text("Revoked")
+
+
+def context_status(demo: DemoServer, token: str) -> int:
+    return httpx.get(f"{demo.url}/v1/context", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+
+
 def test_owner_connects_cancels_disconnects_and_the_pages_say_so(demo, context, screenshots):
     shot, page = Shots(screenshots, "journey"), context.new_page()
     hosts = set()
@@ -100,6 +125,27 @@ def test_owner_connects_cancels_disconnects_and_the_pages_say_so(demo, context, 
     expect(card(page, "gmail")).to_have_attribute("data-state", "connected", timeout=SYNC_TIMEOUT_MS)
     expect(card(page, "gmail")).to_contain_text("Last successful sync")
     shot(page, "connections-connected")
+
+    page.get_by_role("link", name="Agent setup").first.click()
+    config = copy_claude_code_config(page)
+    assert config["mcpServers"]["sylo"]["url"] == f"{demo.url}/mcp"
+    shot(page, "agents")
+
+    label = f"e2e {uuid.uuid4().hex[:6]}"
+    token = create_token(page, label)
+    assert token.startswith("sylo_")
+    shot(page, "agents-new-token")
+    assert context_status(demo, token) == 200
+    revoke_token(page, label)
+    assert context_status(demo, token) == 401
+
+    expect(page.get_by_role("button", name="Rotate signing secret")).to_have_count(0)  # nothing to rotate yet
+    page.get_by_role("button", name="Create a signing secret").click()
+    assert page.locator("#new-secret").inner_text().startswith("whsec_")
+    page.reload()  # post-redirect-get: shown once, and a reload creates nothing
+    expect(page.locator("#new-secret")).to_have_count(0)
+    expect(page.get_by_role("button", name="Rotate signing secret")).to_be_visible()
+    shot(page, "agents-new-secret")
 
     page.get_by_role("link", name="Context").first.click()
     expect(page.locator(".sources")).to_contain_text("Gmail")
