@@ -60,7 +60,10 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SYLO_")} | {"PYTHONUNBUFFERED": "1"}
+    # A reader types `make demo` at a shell, not inside another make: CI's `make test` exports MAKELEVEL and
+    # MAKEFLAGS, which would make the inner make print "Entering directory" lines around the demo's output.
+    inherited = ("SYLO_", "MAKE", "MFLAGS")
+    return {k: v for k, v in os.environ.items() if not k.startswith(inherited)} | {"PYTHONUNBUFFERED": "1"}
 
 
 def shell(command: str, cwd: Path, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
