@@ -7,7 +7,6 @@ import hashlib
 import logging
 import os
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sylo.appdb.writes import one_writer_at_a_time
 from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
 
 USER_COLUMNS = (users.c.id, users.c.email, users.c.display_name, users.c.created_at)
@@ -130,7 +130,7 @@ class AppDB:
         self._token_cache: dict[str, tuple[str, str, float]] = {}
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            _one_writer_at_a_time(self.engine)
+            one_writer_at_a_time(self.engine, _lock_path(self.engine))
 
     def __repr__(self) -> str:
         return f"AppDB({self.engine.dialect.name})"
@@ -436,38 +436,18 @@ def _insert_secret(conn: Connection, user_id: str, keyring: Keyring, at: datetim
     return info, secret
 
 
-def _one_writer_at_a_time(engine: Engine) -> None:
-    """Threads of one process take turns to write, on a lock, before SQLite sees them.
-
-    SQLite takes one writer at a time; a second one gets SQLITE_BUSY and its busy handler sleeps
-    in steps of up to 100 ms before trying again. Under load (API threads accepting commands, the
-    outbox's deliveries recording outcomes) that sleeping, not the writes, set the pace. A write
-    transaction takes the lock at its first write and gives it back when it ends; other processes
-    still meet at SQLite's own lock, with the busy timeout.
-    """
-    writing = threading.Lock()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _take(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
-        if "sylo_writing" not in conn.info and statement.lstrip()[:6].upper() in _WRITES:
-            writing.acquire()
-            conn.info["sylo_writing"] = True
-
-    def _give(conn) -> None:
-        if conn.info.pop("sylo_writing", None):
-            writing.release()
-
-    event.listen(engine, "commit", _give)
-    event.listen(engine, "rollback", _give)
-
-
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+def _lock_path(engine: Engine) -> Path | None:
+    """`app.db.writer` beside a SQLite file, the lock its writing processes queue on; None in memory."""
+    database = engine.url.database
+    return Path(database + ".writer") if database and database != ":memory:" else None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """WAL lets the API read while the pipeline writes; busy_timeout waits out short locks."""
+    """WAL lets the API read while the pipeline writes; busy_timeout waits out short locks; FULL syncs
+    the WAL on every commit, so a command acknowledged survives a power cut, not only a crash."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

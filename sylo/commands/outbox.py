@@ -26,12 +26,16 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sylo.appdb.schema import audit_log, command_results, commands
+from sylo.appdb.writes import group_commit
 from sylo.commands import health
 from sylo.clock import as_utc as _aware, utc_now as now
 
 PENDING = ("queued", "delivering")
 OPEN = ("queued", "delivering", "running")  # a result n8n reports may still settle these
 FINISHED = ("delivered", "succeeded", "failed")
+# Built once: executed with a dict of values, SQLAlchemy reuses their compiled form on every call.
+_INSERT_COMMAND = insert(commands)
+_INSERT_AUDIT = insert(audit_log)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def new_command_id() -> str:
 class Outbox:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.writes = group_commit(engine)  # commands accepted at once share a commit, each waits for it
 
     # -- taking commands in ------------------------------------------------------------------------
 
@@ -107,11 +112,14 @@ class Outbox:
         values = dict(id=new_command_id(), user_id=user_id, message_id=message_id, action=action,
                       params=json.dumps(params, separators=(",", ":"), default=str), source=source, status="queued",
                       attempts=0, next_attempt_at=at, created_at=at, updated_at=at)
+        entry = _audit(user_id, "command.accepted", "ok", values["id"], action, message_id, source, None, at)
+
+        def store(conn) -> None:
+            conn.execute(_INSERT_COMMAND, values)
+            conn.execute(_INSERT_AUDIT, entry)
+
         try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(commands).values(**values))
-                conn.execute(insert(audit_log).values(**_audit(user_id, "command.accepted", "ok", values["id"], action,
-                                                               message_id, source, None, at)))
+            self.writes.run(store)
         except IntegrityError:
             original = self.by_message(user_id, message_id)
             if original is None:
@@ -125,9 +133,8 @@ class Outbox:
     def audit(self, user_id: str | None, kind: str, outcome: str, *, command_id: str | None = None,
               action: str | None = None, message_id: str | None = None, source: str | None = None,
               detail: str | None = None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(audit_log).values(**_audit(user_id, kind, outcome, command_id, action, message_id,
-                                                           source, detail, now())))
+        entry = _audit(user_id, kind, outcome, command_id, action, message_id, source, detail, now())
+        self.writes.run(lambda conn: conn.execute(_INSERT_AUDIT, entry))
 
     # -- reading -----------------------------------------------------------------------------------
 
