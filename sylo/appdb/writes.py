@@ -32,6 +32,7 @@ T = TypeVar("T")
 GROUP_LIMIT = 64  # writes sharing one commit at most: bounds what a failure in the group replays
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 _PENDING = object()
+_DEFERRED = "sylo_at_commit"
 
 
 class _Write(Generic[T]):
@@ -101,7 +102,7 @@ class GroupCommit:
         if len(group) > 1:
             try:
                 with self.engine.begin() as conn:
-                    results = [write.work(conn) for write in group]
+                    results = _run(conn, [write.work for write in group])
             except Exception:
                 log.debug("a write in a group of %d failed; running each alone", len(group), exc_info=True)
             else:
@@ -111,11 +112,35 @@ class GroupCommit:
         for write in group:
             try:
                 with self.engine.begin() as conn:
-                    result = write.work(conn)
+                    [result] = _run(conn, [write.work])
             except Exception as error:  # handed to its caller's thread
                 write.error = error
             else:
                 write.result = result
+
+
+def _run(conn: Connection, works: list[Callable[[Connection], T]]) -> list[T]:
+    """Run the writes, then what they deferred to the end of the transaction (see `at_commit`)."""
+    conn.info[_DEFERRED] = {}
+    try:
+        results = [work(conn) for work in works]
+        for flush, items in conn.info[_DEFERRED].values():
+            flush(conn, items)
+        return results
+    finally:
+        del conn.info[_DEFERRED]  # conn.info outlives the transaction: it belongs to the pooled connection
+
+
+def at_commit(conn: Connection, flush: Callable[[Connection, list], None], item) -> None:
+    """Collect `item` for one call of `flush(conn, items)` just before this transaction commits.
+
+    Writes that share a commit can then share one statement too (a counter updated once per group
+    rather than once per write). Outside a GroupCommit transaction `flush` runs at once."""
+    deferred = conn.info.get(_DEFERRED)
+    if deferred is None:
+        flush(conn, [item])
+        return
+    deferred.setdefault(flush, (flush, []))[1].append(item)
 
 
 _groups: "weakref.WeakKeyDictionary[Engine, GroupCommit]" = weakref.WeakKeyDictionary()

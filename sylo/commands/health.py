@@ -9,6 +9,7 @@ what every worker process saw.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, Engine, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sylo.appdb.schema import delivery_counts, delivery_health
+from sylo.appdb.writes import at_commit
 from sylo.commands.catalog import DEFAULT_PATH
 from sylo.clock import as_utc as _aware
 
@@ -74,22 +76,44 @@ class Health:
         return body
 
 
+@dataclass(frozen=True)
+class Attempt:
+    outcome: str
+    cause: str
+    status: int | None
+    reason: str | None
+    at: datetime
+
+
 def record(conn: Connection, *, outcome: str, cause: str, status: int | None, reason: str | None,
            at: datetime) -> None:
-    """Count one delivery attempt and extend (or restart) the current run of answers."""
-    cause = "ok" if cause in HEALTHY else cause
-    _upsert(conn, delivery_counts, dict(outcome=outcome, cause=cause, count=1), ["outcome", "cause"],
-            {"count": delivery_counts.c.count + 1})
-    same = delivery_health.c.cause == cause
-    ok = cause == "ok"
+    """Count one delivery attempt and extend (or restart) the current run of answers, in `conn`'s
+    transaction; the attempts of one group commit are written together, as if one by one."""
+    at_commit(conn, _write, Attempt(outcome, "ok" if cause in HEALTHY else cause, status, reason, at))
+
+
+def _write(conn: Connection, attempts: list[Attempt]) -> None:
+    """The counts and the run after `attempts`, in order: one statement per outcome and cause, one for the run."""
+    for (outcome, cause), count in Counter((a.outcome, a.cause) for a in attempts).items():
+        _upsert(conn, delivery_counts, dict(outcome=outcome, cause=cause, count=count), ["outcome", "cause"],
+                {"count": delivery_counts.c.count + count})
+    last = attempts[-1]
+    run = next((n for n, a in enumerate(reversed(attempts)) if a.cause != last.cause), len(attempts))
+    began = attempts[-run].at  # the first attempt of the run this group ends with
+    ok = last.cause == "ok"
+    since, failures = began, 0 if ok else run
+    if run == len(attempts):  # the stored run may go on
+        same = delivery_health.c.cause == last.cause
+        since = case((same, delivery_health.c.since), else_=began)
+        failures = 0 if ok else case((same, delivery_health.c.failures + run), else_=run)
+    last_ok_at = max((a.at for a in attempts if a.cause == "ok"), default=None)
     _upsert(conn, delivery_health,
-            dict(target=TARGET, cause=cause, since=at, failures=0 if ok else 1, last_status=status,
-                 last_reason=reason, last_ok_at=at if ok else None, updated_at=at),
+            dict(target=TARGET, cause=last.cause, since=began, failures=0 if ok else run, last_status=last.status,
+                 last_reason=last.reason, last_ok_at=last_ok_at, updated_at=last.at),
             ["target"],
-            {"cause": cause, "since": case((same, delivery_health.c.since), else_=at),
-             "failures": 0 if ok else case((same, delivery_health.c.failures + 1), else_=1),
-             "last_status": status, "last_reason": reason, "updated_at": at,
-             "last_ok_at": at if ok else delivery_health.c.last_ok_at})
+            {"cause": last.cause, "since": since, "failures": failures,
+             "last_status": last.status, "last_reason": last.reason, "updated_at": last.at,
+             "last_ok_at": last_ok_at if last_ok_at else delivery_health.c.last_ok_at})
 
 
 def current(engine: Engine) -> Health | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sylo.appdb.schema import audit_log, command_results, commands
@@ -36,6 +36,19 @@ FINISHED = ("delivered", "succeeded", "failed")
 # Built once: executed with a dict of values, SQLAlchemy reuses their compiled form on every call.
 _INSERT_COMMAND = insert(commands)
 _INSERT_AUDIT = insert(audit_log)
+# An outcome applies only while the command is still the claim its delivery made; the columns it sets
+# are the keys of the values it is executed with.
+_SETTLE = update(commands).where(commands.c.id == bindparam("claimed_id"), commands.c.status == "delivering",
+                                 commands.c.attempts == bindparam("claimed_attempts"))
+_CLAIMABLE = or_(and_(commands.c.status == "queued", commands.c.next_attempt_at <= bindparam("at")),
+                 and_(commands.c.status == "delivering", commands.c.lease_until < bindparam("at")))
+_CLAIM_VALUES = dict(status="delivering", lease_until=bindparam("lease_until"), attempts=commands.c.attempts + 1,
+                     updated_at=bindparam("at"))
+_CLAIM_DUE = (update(commands).where(commands.c.id.in_(
+    select(commands.c.id).where(_CLAIMABLE).order_by(commands.c.next_attempt_at).limit(bindparam("limit"))
+    .scalar_subquery()), _CLAIMABLE).values(**_CLAIM_VALUES).returning(*commands.c))
+_CLAIM_ONE = (update(commands).where(commands.c.id == bindparam("command_id"), _CLAIMABLE)
+              .values(**_CLAIM_VALUES).returning(*commands.c))
 
 
 @dataclass(frozen=True)
@@ -174,17 +187,9 @@ class Outbox:
     def claim(self, limit: int, lease: timedelta, command_id: str | None = None) -> list[Command]:
         """Lease up to `limit` due commands (or the one named) for delivery."""
         at = now()
-        claimable = or_(and_(commands.c.status == "queued", commands.c.next_attempt_at <= at),
-                        and_(commands.c.status == "delivering", commands.c.lease_until < at))
-        due = select(commands.c.id).where(claimable)
-        due = due.where(commands.c.id == command_id) if command_id else \
-            due.order_by(commands.c.next_attempt_at).limit(limit)
-        statement = (update(commands).where(commands.c.id.in_(due.scalar_subquery()), claimable)
-                     .values(status="delivering", lease_until=at + lease, attempts=commands.c.attempts + 1,
-                             updated_at=at)
-                     .returning(*commands.c))
-        with self.engine.begin() as conn:
-            return [Command.from_row(row) for row in conn.execute(statement)]
+        statement, values = (_CLAIM_ONE, {"command_id": command_id}) if command_id else (_CLAIM_DUE, {"limit": limit})
+        values.update(at=at, lease_until=at + lease)
+        return self.writes.run(lambda conn: [Command.from_row(row) for row in conn.execute(statement, values)])
 
     def extend_leases(self, command_ids: list[str], lease: timedelta) -> int:
         """Push the leases of deliveries still in flight `lease` into the future; how many were extended."""
@@ -218,20 +223,21 @@ class Outbox:
         """Record one delivery's outcome if the command is still this delivery's claim; True when it was."""
         stamp = now()
         values.update(lease_until=None, response_status=status_code, updated_at=stamp)
+        reason = values.get("last_error")
         if finished:
             values["finished_at"] = stamp
-        with self.engine.begin() as conn:
-            applied = conn.execute(update(commands).where(commands.c.id == command.id,
-                                                          commands.c.status == "delivering",
-                                                          commands.c.attempts == command.attempts)
-                                   .values(**values)).rowcount == 1
+        values.update(claimed_id=command.id, claimed_attempts=command.attempts)
+        entry = _audit(command.user_id, kind, outcome, command.id, command.action, command.message_id,
+                       command.source, detail, stamp)
+
+        def record(conn) -> bool:
+            applied = conn.execute(_SETTLE, values).rowcount == 1
             if applied:
-                conn.execute(insert(audit_log).values(**_audit(command.user_id, kind, outcome, command.id,
-                                                               command.action, command.message_id, command.source,
-                                                               detail, stamp)))
-            health.record(conn, outcome=delivery, cause=cause, status=status_code,
-                          reason=values.get("last_error"), at=stamp)
-        return applied
+                conn.execute(_INSERT_AUDIT, entry)
+            health.record(conn, outcome=delivery, cause=cause, status=status_code, reason=reason, at=stamp)
+            return applied
+
+        return self.writes.run(record)
 
     # -- results reported later --------------------------------------------------------------------
 
