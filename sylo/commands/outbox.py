@@ -26,7 +26,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 
 from sylo.appdb.schema import audit_log, command_results, commands
-from sylo.appdb.writes import group_commit
+from sylo.appdb.writes import at_commit, group_commit
 from sylo.commands import health
 from sylo.clock import as_utc as _aware, utc_now as now
 
@@ -127,12 +127,8 @@ class Outbox:
                       attempts=0, next_attempt_at=at, created_at=at, updated_at=at)
         entry = _audit(user_id, "command.accepted", "ok", values["id"], action, message_id, source, None, at)
 
-        def store(conn) -> None:
-            conn.execute(_INSERT_COMMAND, values)
-            conn.execute(_INSERT_AUDIT, entry)
-
         try:
-            self.writes.run(store)
+            self.writes.run(lambda conn: at_commit(conn, _store, (values, entry)))
         except IntegrityError:
             original = self.by_message(user_id, message_id)
             if original is None:
@@ -285,6 +281,12 @@ class Outbox:
         """Drop result webhook-ids older than any timestamp the signature check still accepts."""
         with self.engine.begin() as conn:
             return conn.execute(delete(command_results).where(command_results.c.received_at < before)).rowcount
+
+
+def _store(conn, accepted: list[tuple[dict, dict]]) -> None:
+    """The commands accepted in one transaction and their audit entries: one statement for each table."""
+    conn.execute(_INSERT_COMMAND, [command for command, _ in accepted])
+    conn.execute(_INSERT_AUDIT, [entry for _, entry in accepted])
 
 
 def _json(value: Any) -> str | None:
