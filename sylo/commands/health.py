@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, case, select
+from sqlalchemy import Connection, Engine, Integer, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sylo.appdb.schema import delivery_counts, delivery_health
@@ -94,26 +95,39 @@ def record(conn: Connection, *, outcome: str, cause: str, status: int | None, re
 
 def _write(conn: Connection, attempts: list[Attempt]) -> None:
     """The counts and the run after `attempts`, in order: one statement per outcome and cause, one for the run."""
-    for (outcome, cause), count in Counter((a.outcome, a.cause) for a in attempts).items():
-        _upsert(conn, delivery_counts, dict(outcome=outcome, cause=cause, count=count), ["outcome", "cause"],
-                {"count": delivery_counts.c.count + count})
+    count, run_goes_on, run_restarts = _statements(conn.dialect.name)
+    for (outcome, cause), n in Counter((a.outcome, a.cause) for a in attempts).items():
+        conn.execute(count, {"outcome": outcome, "cause": cause, "n": n})
     last = attempts[-1]
     run = next((n for n, a in enumerate(reversed(attempts)) if a.cause != last.cause), len(attempts))
-    began = attempts[-run].at  # the first attempt of the run this group ends with
     ok = last.cause == "ok"
-    since, failures = began, 0 if ok else run
-    if run == len(attempts):  # the stored run may go on
-        same = delivery_health.c.cause == last.cause
-        since = case((same, delivery_health.c.since), else_=began)
-        failures = 0 if ok else case((same, delivery_health.c.failures + run), else_=run)
-    last_ok_at = max((a.at for a in attempts if a.cause == "ok"), default=None)
-    _upsert(conn, delivery_health,
-            dict(target=TARGET, cause=last.cause, since=began, failures=0 if ok else run, last_status=last.status,
-                 last_reason=last.reason, last_ok_at=last_ok_at, updated_at=last.at),
-            ["target"],
-            {"cause": last.cause, "since": since, "failures": failures,
-             "last_status": last.status, "last_reason": last.reason, "updated_at": last.at,
-             "last_ok_at": last_ok_at if last_ok_at else delivery_health.c.last_ok_at})
+    conn.execute(run_goes_on if run == len(attempts) else run_restarts, {
+        "cause": last.cause, "began": attempts[-run].at, "failures": 0 if ok else run, "status": last.status,
+        "reason": last.reason, "at": last.at,
+        "ok_at": max((a.at for a in attempts if a.cause == "ok"), default=None)})
+
+
+@cache
+def _statements(dialect_name: str) -> tuple:
+    """The upserts `_write` runs, built once per dialect: the count, and the run when it may go on or restarts."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    n = bindparam("n", type_=Integer)
+    count = (dialect.insert(delivery_counts).values(outcome=bindparam("outcome"), cause=bindparam("cause"), count=n)
+             .on_conflict_do_update(index_elements=["outcome", "cause"], set_={"count": delivery_counts.c.count + n}))
+    failures, began = bindparam("failures", type_=Integer), bindparam("began", type_=delivery_health.c.since.type)
+    ok_at = bindparam("ok_at", type_=delivery_health.c.last_ok_at.type)
+    row = dict(target=TARGET, cause=bindparam("cause"), since=began, failures=failures,
+               last_status=bindparam("status", type_=Integer), last_reason=bindparam("reason"), last_ok_at=ok_at,
+               updated_at=bindparam("at", type_=delivery_health.c.updated_at.type))
+    same = delivery_health.c.cause == bindparam("cause")
+    upsert = dialect.insert(delivery_health).values(**row)
+    restarts = {**{k: upsert.excluded[k] for k in row if k != "target"},
+                "last_ok_at": func.coalesce(upsert.excluded.last_ok_at, delivery_health.c.last_ok_at)}
+    goes_on = {**restarts, "since": case((same, delivery_health.c.since), else_=upsert.excluded.since),
+               "failures": case((same, delivery_health.c.failures + upsert.excluded.failures),
+                                else_=upsert.excluded.failures)}
+    return (count, upsert.on_conflict_do_update(index_elements=["target"], set_=goes_on),
+            upsert.on_conflict_do_update(index_elements=["target"], set_=restarts))
 
 
 def current(engine: Engine) -> Health | None:
@@ -133,12 +147,6 @@ def counts(engine: Engine) -> list[tuple[str, str, int]]:
         return [tuple(row) for row in conn.execute(
             select(delivery_counts.c.outcome, delivery_counts.c.cause, delivery_counts.c.count)
             .order_by(delivery_counts.c.outcome, delivery_counts.c.cause))]
-
-
-def _upsert(conn: Connection, table, values: dict, keys: list[str], updates: dict) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values)
-    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
 
 def _clock(at: datetime) -> str:
