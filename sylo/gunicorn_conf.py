@@ -24,7 +24,9 @@ __all__ = ["child_exit", "forwarded_allow_ips", "graceful_timeout", "keepalive",
 
 workers = _settings.api_workers
 worker_class = "gthread"
-threads = 4
+# Requests that write (commands) wait for the commit they share with the others in flight: with 8
+# threads a worker holds every connection of a 16-connection client, and more writes share a commit.
+threads = 8
 keepalive = 5
 timeout = 30
 graceful_timeout = 10

@@ -124,7 +124,9 @@ class Settings(BaseSettings):
     )
     command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
     command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
-    worker_concurrency: int = Field(8, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")
+    # Deliveries mostly wait (on n8n, on the commit their outcome shares with the others in flight):
+    # 32 at once let one commit settle a dozen of them; 8 drained the outbox at 0.6x the rate.
+    worker_concurrency: int = Field(32, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")
     signature_failure_limit: int = Field(
         20, ge=1,
         description="Commands refused before their signature verifies (bad signature, too large) one client address "
