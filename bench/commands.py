@@ -338,6 +338,11 @@ def report(args, passes: list[dict], steady: dict, drained: dict, rows: int, loa
     print(f"  CPU seconds          gunicorn {closed['server_cpu_s']:.1f} median pass + {steady['server_cpu_s']:.1f} "
           f"paced (warm-ups included), load generator {closed['client_cpu_s']:.1f} + {steady['client_cpu_s']:.1f}, "
           f"worker {drained['worker_cpu_s']:.1f}, sandbox (drain) {drained['sandbox_cpu_s']:.1f}")
+    served = closed["warmup"] + closed["requests"]
+    print(f"  CPU per command      gunicorn {1000 * closed['server_cpu_s'] / served:.2f} ms accepting (median pass), "
+          f"worker {1000 * drained['worker_cpu_s'] / max(1, drained['delivered']):.2f} ms + sandbox "
+          f"{1000 * drained['sandbox_cpu_s'] / max(1, drained['delivered']):.2f} ms delivering: steadier than rates "
+          "when the machine is shared")
     print(f"  other processes      {closed['other_cpu_s']:.1f} CPU s during the median pass, "
           f"{steady['other_cpu_s']:.1f} paced, {drained['other_cpu_s']:.1f} draining (noise: "
           "this machine's cores are shared)")
