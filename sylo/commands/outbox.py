@@ -4,10 +4,14 @@ Delivery claims a command by leasing it (`status = delivering`, `lease_until`); 
 the lease alive while the delivery is in flight, and one that dies mid-delivery leaves a lease
 that expires, so another picks the command up again. The claim re-checks the status in the
 UPDATE's own WHERE, so two workers never hold the same command, on SQLite (one writer) or
-Postgres (row locks re-evaluate the condition). Each outcome is one transaction: the command's new
-state, its audit entry and the delivery's health record together; it applies only while the
-command is still the claim this delivery made (same status, same attempt), so a late answer never
-overwrites a result n8n reported meanwhile.
+Postgres (row locks re-evaluate the condition). Each outcome is committed with its audit entry and
+the delivery's health record, all or nothing; it applies only while the command is still the claim
+this delivery made (same status, same attempt), so a late answer never overwrites a result n8n
+reported meanwhile.
+
+Accepting, claiming and settling go through the app DB's group commit (`sylo.appdb.writes`):
+writes that arrive while a commit is under way share the next one, and each caller returns only
+once the commit holding its write is done, so a 202 still means the command is on disk.
 
 Statuses: queued → delivering → delivered (n8n answered), or running (n8n answered 202: the result
 comes later through `report_result`) → succeeded | failed; failed also when n8n refuses, when
