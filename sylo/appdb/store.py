@@ -17,8 +17,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sylo.appdb.writes import one_writer_at_a_time
 from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
+from sylo.appdb.writes import one_writer_at_a_time
 
 USER_COLUMNS = (users.c.id, users.c.email, users.c.display_name, users.c.created_at)
 CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connections.c.connection_id,

@@ -322,8 +322,8 @@ class Worker:
     def _fill(self) -> int:
         """Claim as many due commands as there are free slots, and start them; how many started.
 
-        Claims wait for a quarter of the slots to be free (or all, when nothing is in flight): one
-        claim then leases several commands, rather than one per delivery that finishes."""
+        While deliveries are in flight, a claim waits for a quarter of the slots to be free: one claim
+        then leases several commands, rather than one per delivery that finishes."""
         with self._lock:
             free, busy = self.concurrency - self.in_flight, self.in_flight
         if free <= 0 or (busy and free < max(1, self.concurrency // 4)):
