@@ -233,7 +233,7 @@ class Outbox:
         def record(conn) -> bool:
             applied = conn.execute(_SETTLE, values).rowcount == 1
             if applied:
-                conn.execute(_INSERT_AUDIT, entry)
+                at_commit(conn, _insert_audit, entry)
             health.record(conn, outcome=delivery, cause=cause, status=status_code, reason=reason, at=stamp)
             return applied
 
@@ -291,6 +291,11 @@ def _store(conn, accepted: list[tuple[dict, dict]]) -> None:
     """The commands accepted in one transaction and their audit entries: one statement for each table."""
     conn.execute(_INSERT_COMMAND, [command for command, _ in accepted])
     conn.execute(_INSERT_AUDIT, [entry for _, entry in accepted])
+
+
+def _insert_audit(conn, entries: list[dict]) -> None:
+    """The audit entries of the outcomes settled in one transaction, in one statement."""
+    conn.execute(_INSERT_AUDIT, entries)
 
 
 def _json(value: Any) -> str | None:
