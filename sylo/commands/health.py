@@ -96,7 +96,8 @@ def record(conn: Connection, *, outcome: str, cause: str, status: int | None, re
 def _write(conn: Connection, attempts: list[Attempt]) -> None:
     """The counts and the run after `attempts`, in order: one statement per outcome and cause, one for the run."""
     count, run_goes_on, run_restarts = _statements(conn.dialect.name)
-    for (outcome, cause), n in Counter((a.outcome, a.cause) for a in attempts).items():
+    # In a fixed order: on Postgres, two workers' groups then lock these rows in the same order (no deadlock).
+    for (outcome, cause), n in sorted(Counter((a.outcome, a.cause) for a in attempts).items()):
         conn.execute(count, {"outcome": outcome, "cause": cause, "n": n})
     last = attempts[-1]
     run = next((n for n, a in enumerate(reversed(attempts)) if a.cause != last.cause), len(attempts))
