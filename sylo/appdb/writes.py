@@ -5,9 +5,9 @@ commit. Two things set the pace under load, not the writes themselves: writers o
 waiting in SQLite's busy handler, which sleeps up to 100 ms between attempts, and one disk sync
 per commit. `one_writer_at_a_time` queues writers on a lock the kernel hands over at once (a
 thread lock, then an flock shared with the other processes); `GroupCommit` lets the writes that
-queued up while one commit was syncing share the next commit, as Postgres and SQLite's own
-sibling projects do (a leader commits for its followers). Every caller still returns only after
-the commit that holds its write: nothing is acknowledged before it is durable.
+queued up while one commit was syncing share the next commit (the group commit databases use for
+their own logs: a leader commits for the followers that queued behind it). Every caller still
+returns only after the commit that holds its write: nothing is acknowledged before it is durable.
 """
 
 from __future__ import annotations
