@@ -12,7 +12,7 @@ from cli.common import appdb, clear_errors, keyring, settings as load_settings
 def _check_user_id(_ctx, _param, value: str | None) -> str | None:
     from sylo.export_layout import USER_ID
 
-    if value is not None and not USER_ID.match(value):
+    if value is not None and not USER_ID.fullmatch(value):
         raise click.BadParameter("use up to 100 letters, digits, _ or -, starting with a letter or digit")
     return value
 
