@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.warehouse.statements import SqlFiles
-
-RAW_TABLES = ("gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices")
+from sylo import services
 
 
 @dataclass
@@ -290,7 +289,7 @@ class Warehouse(ABC):
 
     def purge(self, user_id: str, service: str) -> None:
         """Delete what was synced from `service` for `user_id` (the owner disconnected it and asked)."""
-        tables = tuple(table for table in RAW_TABLES if table.startswith(service + "_"))
+        tables = services.service(service).table_names
         with self.transaction() as tx:
             for statement, params in self.sql.bind("purge_service", {"user_id": user_id, "service": service},
                                                    tables=tables):
