@@ -160,6 +160,11 @@ class Warehouse(ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def take_ddl_turn(self, tx: "Transaction") -> None:
+        """Hold the warehouse's DDL turn until `tx` ends, so runs in other processes that create or
+        replace the same schemas and relations wait instead of colliding. DuckDB allows one writing
+        process per file, so by default there is nothing to wait for."""
+
     def ensure_schema(self) -> None:
         with self.transaction() as tx:
             for statement in self.sql.render("create_raw_schema"):
