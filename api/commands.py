@@ -154,7 +154,7 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     body = describe(command)
     if replayed:
         body["replayed"] = True
-    code = status or {"delivered": 200, "succeeded": 200, "declined": 200, "expired": 200, "failed": 502}.get(command.status, 202)
+    code = status or FINAL_CODES.get(command.status, 202)
     if code == 502:
         body = {"type": "urn:sylo:problem:n8n-refused", "title": "Bad Gateway", "status": 502,
                 "detail": command.last_error or "n8n refused the command.", "instance": body["status_url"],
@@ -167,5 +167,7 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     return response
 
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large",
-           422: "Unprocessable Content", 429: "Too Many Requests", 503: "Service Unavailable"}
+# A command that reached its end answers 200 (502 when n8n refused it); any other status is 202, still under way.
+FINAL_CODES = {"delivered": 200, "succeeded": 200, "declined": 200, "expired": 200, "failed": 502}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           413: "Payload Too Large", 422: "Unprocessable Content", 429: "Too Many Requests", 503: "Service Unavailable"}
