@@ -50,7 +50,8 @@ def permissions() -> Response:
              "outside": CATALOG[choice.action].reaches_outside, "setting": choice.setting,
              "default": DEFAULTS[choice.action]} for choice in service.policies.choices(g.user_id)]
     return render_template("dashboard/permissions.html", approvals=approvals, rows=rows, settings=SETTINGS,
-                           words=WORDS, meanings=MEANINGS, per_day=_sylo().settings.external_actions_per_day,
+                           words=WORDS, meanings=MEANINGS, per_day=service.cap.limit,
+                           used=service.cap.used(service.outbox.engine, g.user_id),
                            ttl_hours=_sylo().settings.approval_ttl_hours)
 
 

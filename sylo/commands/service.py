@@ -286,9 +286,9 @@ class CommandService:
         return decision if decision.applied else Decision(False, self._settled(command_id, user_id))
 
     def awaiting_approval(self, user_id: str) -> list[Command]:
-        """The user's held commands, after expiring those past the approval TTL."""
-        expire_approvals(self.outbox, self.approval_ttl)
-        return self.outbox.awaiting_approval(user_id)
+        """The user's held commands that may still be approved (the worker's sweep expires the rest)."""
+        asked_after = now() - self.approval_ttl
+        return [command for command in self.outbox.awaiting_approval(user_id) if command.created_at > asked_after]
 
     def _settled(self, command_id: str, user_id: str) -> Command | None:
         """The command as it stands after a decision that did not apply: expired if it had waited too long."""

@@ -208,6 +208,7 @@ def test_deny_refuses_at_once_and_hides_the_tool(sqlite_studio):
     assert [e.source for e in studio.audit() if e.kind == "command.refused"][:2] == ["mcp", "http"]
     activity = owner(studio).get("/activity").get_data(as_text=True)
     assert "You set this to Never on the Permissions page" in activity
+    assert "You changed what your agents may do: send an email is now “Never”" in activity
 
 
 def test_mcp_tools_tell_the_model_a_command_waits_for_approval(sqlite_studio):
