@@ -164,6 +164,8 @@ def _command_row(entry: AuditEntry, command: Command, names: "Names") -> Row:
         status, explanation = "waiting to be sent again", "n8n did not take it yet; Sylo keeps trying."
     elif command.status in HELD:
         explanation = HELD[command.status]
+    elif command.decided_at:
+        explanation = f"You approved it on {command.decided_at:%d %b at %H:%M} UTC."
     return Row(entry.created_at, [("text", "Your agent asked to "), *describe(command.action, command.params, names)],
                status, tone, explanation, href=url_for("dashboard.command_detail", command_id=command.id))
 

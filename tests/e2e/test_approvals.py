@@ -93,7 +93,8 @@ def test_the_owner_approves_one_email_declines_another_and_then_forbids_them(dem
 
     page.get_by_role("link", name="Activity").first.click()
     rows = page.locator("ol.rows > li")
-    expect(rows.filter(has_text=f"send the email {subject} to").first).to_contain_text("delivered")
+    approved_row = rows.filter(has_text=f"send the email {subject} to").filter(has_text="delivered")
+    expect(approved_row).to_contain_text("You approved it on")
     expect(rows.filter(has_text=f"{subject} (again)")).to_contain_text("You declined it, so it was not done.")
     shot(page, "activity")
     rows.filter(has_text=f"{subject} (again)").get_by_role("link", name="Details").click()
