@@ -172,9 +172,11 @@ def test_an_unanswered_command_expires_and_can_no_longer_be_approved(sqlite_stud
 
 def test_an_expired_command_cannot_be_approved_before_any_sweep(sqlite_studio, clock):
     studio = sqlite_studio
-    held = studio.send("alice", EMAIL).get_json()["id"]
+    held, read = (studio.send("alice", EMAIL).get_json()["id"] for _ in range(2))
     clock(studio.settings.approval_ttl_hours + 0.1)
+    assert status(studio, read)["status"] == "expired"  # reading it settles it
     client = owner(studio)
+    assert held not in client.get("/permissions").get_data(as_text=True)
     assert decide(client, held, "approve").status_code == 303
     assert "it expired before anyone decided" in client.get("/permissions").get_data(as_text=True)
     assert Outbox(studio.appdb.engine).get(held).status == "expired"
