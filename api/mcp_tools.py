@@ -151,8 +151,10 @@ class UserContext:
         return types.ReadResourceResult(contents=[content], ttl_ms=0, cache_scope="private")
 
     def list_tools(self, _params: dict, _era: Era) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool.describe() for tool in self.tools.values()], ttl_ms=0,
-                                     cache_scope="private")
+        """The tools this caller may use; an action the owner set to Never is not offered at all."""
+        hidden = {CATALOG[action].tool_name for action in denied_actions(self.user_id)} if self.tools else set()
+        return types.ListToolsResult(tools=[tool.describe() for name, tool in self.tools.items() if name not in hidden],
+                                     ttl_ms=0, cache_scope="private")
 
     def call_tool(self, params: dict, _era: Era) -> types.CallToolResult:
         call = request_params(types.CallToolRequestParams, params)
@@ -165,6 +167,13 @@ class UserContext:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors())
             return text_result(f"Invalid arguments for {tool.name}: {problems}", is_error=True)
         return tool.run(self, arguments)
+
+
+def denied_actions(user_id: str) -> set[str]:
+    """The actions the owner set to Never (a call to one anyway is refused and audited by the command path)."""
+    from flask import current_app
+
+    return current_app.extensions["sylo"].commands.policies.denied(user_id)
 
 
 def request_params(model: type[BaseModel], params: dict) -> Any:
@@ -224,9 +233,11 @@ READ_TOOLS = [
          "overdue[].id. Each body says in `availability` whether Sylo knows its facts (a service not connected "
          "means unknown, never 'none').", GetContextDoc, get_context_doc, output_schema=CONTEXT_DOC_OUTPUT),
     Tool("get_command_status", "Check a command",
-         "Read where a command you sent stands: queued, delivering, delivered (with the workflow's result), "
-         "running (a long job such as a video; check again later), succeeded (with its result) or failed (with "
-         "the reason).", GetCommandStatus, get_command_status, scope=WRITE),
+         "Read where a command you sent stands: awaiting_approval (the studio owner has not decided yet; check "
+         "again later), queued, delivering, delivered (with the workflow's result), running (a long job such as a "
+         "video; check again later), succeeded (with its result), failed (with the reason), declined (the owner "
+         "said no) or expired (the owner did not answer in time).", GetCommandStatus, get_command_status,
+         scope=WRITE),
 ]
 
 
@@ -261,6 +272,8 @@ def send_command(action: Action) -> Callable[[UserContext, Any], types.CallToolR
 
 def command_result(action: Action, command, replayed: bool, params: dict) -> types.CallToolResult:
     """What the model learns: where the command stands, in a sentence it can relay."""
+    from api.commands import NOTES
+
     if replayed and (command.action != action.name or command.params != action.params.model_validate(params)
                      .model_dump(mode="json", exclude_none=True)):
         return text_result(f"This idempotency_key was already used for another command ({command.id}, "
@@ -272,6 +285,9 @@ def command_result(action: Action, command, replayed: bool, params: dict) -> typ
         return text_result({**summary, "result": command.result})
     if command.status == "failed":
         return text_result(f"{action.tool_name} failed: {command.last_error}", is_error=True)
+    if command.status in NOTES:
+        summary["note"] = NOTES[command.status] + f" The command id is {command.id}."
+        return text_result(summary, is_error=command.status != "awaiting_approval")
     summary.setdefault("note", "Accepted and queued; it will be delivered to the studio's workflow. Check it with "
                                "get_command_status.")
     return text_result(summary)
@@ -280,7 +296,9 @@ def command_result(action: Action, command, replayed: bool, params: dict) -> typ
 def command_tools() -> list[Tool]:
     return [Tool(action.tool_name, action.name.replace(".", ": ").replace("_", " ").capitalize(),
                  action.description + " Goes to the studio's n8n workflow; the result comes back when it answers "
-                 "within a few seconds, otherwise the command is queued and delivered.",
+                 "within a few seconds, otherwise the command is queued and delivered."
+                 + (" Reaches outside the studio, so by default it waits for the studio owner's approval first."
+                    if action.reaches_outside else ""),
                  tool_arguments(action), send_command(action), scope=WRITE, read_only=False,
                  destructive=action.destructive)
             for action in CATALOG.values()]

@@ -134,6 +134,41 @@ def users_secret(user_id: str, rotate: bool, grace_hours: float, as_json: bool) 
                 f"Previous secrets keep verifying for {grace_hours:g} hour(s)."])
 
 
+@users_group.command("policy")
+@click.argument("user_id")
+@click.argument("action", required=False)
+@click.argument("setting", required=False)
+@clear_errors
+def users_policy(user_id: str, action: str | None, setting: str | None) -> None:
+    """List what a user's agents may do per action, or set one: ACTION allow|ask|deny.
+
+    allow: sent at once; ask: held until the owner approves it on the dashboard; deny: refused."""
+    from sylo.commands.catalog import CATALOG
+    from sylo.commands.policy import SETTINGS, Policies, UnknownUser
+
+    if action is not None and action not in CATALOG:
+        raise click.BadParameter(f"no action {action!r}; one of: {', '.join(CATALOG)}", param_hint="ACTION")
+    if action is not None and setting is None:
+        raise click.UsageError(f"give the setting too: sylo users policy {user_id} {action} allow|ask|deny")
+    if setting is not None and setting not in SETTINGS:
+        raise click.BadParameter(f"{setting!r} is not a setting; use allow, ask or deny", param_hint="SETTING")
+    with appdb(load_settings()) as db:
+        if db.get_user(user_id) is None:
+            raise click.ClickException(f"no user {user_id!r}; `sylo users list` shows them")
+        policies = Policies(db.engine)
+        if action is not None:
+            try:
+                choice = policies.set(user_id, action, setting, by="cli")
+            except UnknownUser:
+                raise click.ClickException(f"no user {user_id!r}; `sylo users list` shows them") from None
+            click.echo(f"{user_id}: {action} is now {choice.setting}" + (" (the default)." if choice.default else "."))
+            return
+        choices = policies.choices(user_id)
+    width = max(len(name) for name in CATALOG)
+    for choice in choices:
+        click.echo(f"{choice.action:<{width}}  {choice.setting:<5}  {'default' if choice.default else 'set'}")
+
+
 @users_group.command("list")
 def users_list() -> None:
     """List users."""

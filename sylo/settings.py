@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How long a command may stay running (n8n answered 202) before it fails for want of a result."
     )
     command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
+    approval_ttl_hours: float = Field(
+        72.0, gt=0, description="How long a command waits for the owner's approval before it expires unsent."
+    )
+    external_actions_per_day: int = Field(
+        50, ge=1, description="Commands each user may send in any 24 hours for actions that reach outside the studio "
+                              "(mail, reminders, posts, videos); declined and expired ones do not count."
+    )
     command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
     worker_concurrency: int = Field(8, ge=1, description="Deliveries to n8n in flight at once per outbox worker.")
     signature_failure_limit: int = Field(

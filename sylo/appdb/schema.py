@@ -71,7 +71,8 @@ commands = Table(
     Column("action", String(100), nullable=False),
     Column("params", Text, nullable=False),  # validated, re-serialised JSON: what is forwarded
     Column("source", String(20), nullable=False),  # http | mcp
-    # queued | delivering | delivered | running | succeeded | failed (awaiting_approval, declined, expired: to come)
+    # awaiting_approval (held for the owner) | queued | delivering | delivered | running | succeeded | failed
+    # | declined | expired (the owner said no, or did not answer in time)
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
@@ -85,6 +86,7 @@ commands = Table(
     Column("failure_cause", String(30)),  # why the last attempt failed: not_registered, auth, unreachable, ...
     Column("failing_since", DateTime(timezone=True)),  # when this run of failures of that class began
     Column("result_due_at", DateTime(timezone=True)),  # running: when it fails if n8n has not reported
+    Column("decided_at", DateTime(timezone=True)),  # when the owner approved or declined it (who: the audit log)
     UniqueConstraint("user_id", "message_id", name="uq_commands_user_message"),
     Index("ix_commands_due", "status", "next_attempt_at"),
     Index("ix_commands_user_created", "user_id", "created_at"),
@@ -114,6 +116,14 @@ delivery_counts = Table(
     Column("outcome", String(20), primary_key=True),  # delivered | running | retry | failed
     Column("cause", String(30), primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+action_policies = Table(
+    "action_policies", metadata,  # the owner's choices that differ from the defaults (sylo/commands/policy.py)
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("action", String(100), primary_key=True),
+    Column("setting", String(10), nullable=False),  # allow | ask | deny
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 audit_log = Table(
