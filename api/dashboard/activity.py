@@ -115,8 +115,21 @@ def page_of_entries(user_id: str, before: int | None) -> tuple[list[AuditEntry],
     return page, page[-1].id if len(found) > PAGE_SIZE else None
 
 
+# Apps signed in with OAuth (Agent setup lists them): what each audit entry means for the owner.
+# A refresh is the app keeping its access, which it does hourly: audited, but not news.
+APPS = {
+    "oauth.granted": ("You let an app use Sylo", "connected", "ok", None),
+    "oauth.revoked": ("An app's access to Sylo ended", "removed", "neutral", None),
+}
+STOLEN = ("One of the app's sign-in tokens was used twice, which happens when someone else holds a copy, so Sylo "
+          "ended its access. If the app is yours, connect it again from the app.")
+QUIET = {"oauth.refreshed"}
+
+
 def starts_row(entry: AuditEntry) -> bool:
     """A command's own steps (delivered, retried, failed...) belong to the row of its acceptance."""
+    if entry.kind in QUIET:
+        return False
     return entry.command_id is None or entry.kind in ("command.accepted", "command.replayed")
 
 
@@ -147,6 +160,12 @@ def row(entry: AuditEntry, names: "Names", command: Command | None = None) -> Ro
     if entry.kind == "connection.refused":
         return Row(entry.created_at, [("text", "Nango reported one of your connections as someone else's")],
                    "refused", "warn", "Sylo kept the connection yours; nothing changed.",
+                   facts=[("What Sylo noted", entry.detail or "")])
+    if entry.kind in APPS:
+        sentence, status, tone, explanation = APPS[entry.kind]
+        if entry.outcome == "refused":
+            status, tone, explanation = "ended by Sylo", "bad", STOLEN
+        return Row(entry.created_at, [("text", sentence)], status, tone, explanation,
                    facts=[("What Sylo noted", entry.detail or "")])
     if entry.outcome == "refused":
         return _refusal_row(entry)
