@@ -15,8 +15,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
 
@@ -42,6 +42,10 @@ _OWNER = select(connections.c.user_id).where(connections.c.connection_id == bind
 # Built once: every API request runs it, and SQLAlchemy then reuses the compiled form.
 _TOKEN_OWNER = select(api_tokens.c.user_id, api_tokens.c.id, api_tokens.c.kinds).where(
     api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
+# The revocation generation: it changes whenever any process revokes a token (or a user and their
+# tokens go), so a worker that sees it change forgets every token it remembered.
+_REVOCATIONS = select(func.count(), func.max(api_tokens.c.revoked_at)).where(api_tokens.c.revoked_at.is_not(None))
+REVOCATION_CHECK_SECONDS = 1.0
 
 
 class UserExists(Exception):
@@ -138,6 +142,8 @@ class AppDB:
         self.engine: Engine = create_engine(self.url, pool_pre_ping=self.url.startswith("postgresql"))
         self.token_cache_seconds = 0.0
         self._token_cache: dict[str, tuple[TokenOwner, float]] = {}
+        self._revocations: tuple | None = None
+        self._revocations_checked = 0.0
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             _one_writer_at_a_time(self.engine)
@@ -227,14 +233,15 @@ class AppDB:
         """The user a live token belongs to and the kinds it may read, by one indexed lookup of its hash.
 
         With `token_cache_seconds` set (the API sets it), a token that matched is remembered that
-        long in this process: a revocation made elsewhere takes effect within that time, one made
-        through this AppDB at once.
+        long in this process. A revocation made through this AppDB takes effect at once; one made
+        elsewhere (another worker, the CLI) within `REVOCATION_CHECK_SECONDS`, because the cache is
+        dropped whenever the revocation generation changes, and within `token_cache_seconds` at worst.
         """
         if not token.startswith(TOKEN_PREFIX):
             return None
         digest = hash_token(token)
         cached = self._token_cache.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
+        if cached is not None and cached[1] > time.monotonic() and self._no_new_revocations():
             return cached[0]
         with self.engine.connect() as conn:
             row = conn.execute(_TOKEN_OWNER, {"token_hash": digest}).first()
@@ -247,6 +254,24 @@ class AppDB:
                 self._token_cache.clear()
             self._token_cache[digest] = (owner, time.monotonic() + self.token_cache_seconds)
         return owner
+
+    def _no_new_revocations(self) -> bool:
+        """False (and the cache emptied) when a token was revoked since the last look, taken once a second."""
+        at = time.monotonic()
+        if at < self._revocations_checked + REVOCATION_CHECK_SECONDS:
+            return True
+        self._revocations_checked = at
+        try:
+            with self.engine.connect() as conn:
+                generation = tuple(conn.execute(_REVOCATIONS).one())
+        except SQLAlchemyError:  # the app DB is away: remembered tokens hold until they expire
+            log.warning("could not check for revoked API tokens; remembered tokens expire as usual")
+            return True
+        if generation == self._revocations:
+            return True
+        self._revocations = generation
+        self._token_cache.clear()
+        return False
 
     def tokens(self, user_id: str) -> list[TokenInfo]:
         query = select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.created_at)
