@@ -57,8 +57,8 @@ def _config(client: str, base: str, token: str | None) -> dict:
 
 
 def _grant_row(grant) -> dict:
-    may = ([f"read {read_kinds.describe(grant.kinds)}"] if scopes.READ in grant.scopes else []) + \
-        (["send commands"] if scopes.WRITE in grant.scopes else [])
+    reads = "read your context" if grant.kinds == read_kinds.PARTS else f"read {read_kinds.describe(grant.kinds)}"
+    may = ([reads] if scopes.READ in grant.scopes else []) + (["send commands"] if scopes.WRITE in grant.scopes else [])
     where = "an app on this computer" if is_loopback(grant.redirect_uri) else host_of(grant.redirect_uri)
     return {"id": grant.id, "name": grant.client_name or grant.client_id, "may": " and ".join(may) or "nothing",
             "where": where, "created_at": grant.created_at, "last_used_at": grant.last_used_at}
