@@ -95,11 +95,6 @@ class DocumentStore:
                     found.append(DocumentInfo(kind, fmt, entry["bytes"], entry.get("generated_at")))
         return found
 
-    def etag(self, user_id: str, kind: str, fmt: str) -> str | None:
-        """The current ETag of a document, or None when it is not exported."""
-        document = self.read(user_id, kind, fmt)
-        return document.etag if document else None
-
     def read(self, user_id: str, kind: str, fmt: str) -> Document | None:
         """The document's current bytes and ETag, or None when it is not exported: one `stat` when it is
         the version read last time, else one read."""
