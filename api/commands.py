@@ -79,7 +79,7 @@ def _problem(refused: Refused) -> Problem:
 @bp.get("/v1/commands/<command_id>")
 def get_command(command_id: str) -> Response:
     """A command's status, attempts, and n8n's result or the error (the caller's own commands only)."""
-    user_id = authenticate()
+    user_id = authenticate().user_id
     command = read_command(command_id, user_id) if COMMAND_ID.fullmatch(command_id) else None
     if command is None:
         raise Problem(404, "unknown-command", "Unknown command", f"You have no command {command_id!r}.")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from api.document_store import FORMATS, KINDS, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
 from sylo.commands.catalog import CATALOG, Action
+from sylo import read_kinds
 from sylo.commands.service import Refused
 from sylo.oauth.scopes import READ, WRITE
 
@@ -98,17 +99,34 @@ def text_result(data: Any, is_error: bool = False) -> types.CallToolResult:
 
 
 class UserContext:
-    """One caller's view: every handler here sees only `user_id`'s export, and only the tools its scopes allow."""
+    """One caller's view: every handler here sees only `user_id`'s export, only the document kinds its
+    token or grant may read, and only the tools its scopes allow."""
 
-    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool], granted: tuple[str, ...]):
-        self.store, self.user_id, self.granted = store, user_id, granted
+    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool], granted: tuple[str, ...],
+                 kinds: tuple[str, ...] = read_kinds.PARTS):
+        self.store, self.user_id, self.granted, self.kinds = store, user_id, granted, kinds
         self.all_tools = {tool.name: tool for tool in tools}
         self.tools = {name: tool for name, tool in self.all_tools.items() if tool.scope in granted}
+
+    def may_read(self, kind: str) -> bool:
+        return read_kinds.may_read(self.kinds, kind)
+
+    def cannot_read(self, kind: str) -> str:
+        """Why `kind` is refused, in words a model can relay and act on."""
+        if kind == read_kinds.BRIEFING:
+            return (f"This connection may not read the 'all' briefing: it may read {read_kinds.describe(self.kinds)} "
+                    "only, and 'all' is made of every kind. Read those documents one by one.")
+        return (f"This connection may not read {kind}: the studio owner allowed it "
+                f"{read_kinds.describe(self.kinds)} only.")
+
+    def readable_documents(self) -> list:
+        """The caller's exported documents of the kinds it may read."""
+        return [doc for doc in self.store.documents(self.user_id) if self.may_read(doc.kind)]
 
     def methods(self) -> dict[str, Callable[[dict, Era], Any]]:
         from api.mcp_prompts import Prompts
 
-        prompts = Prompts(self.store, self.user_id)
+        prompts = Prompts(self.store, self.user_id, self.kinds)
         return {"resources/list": self.list_resources, "resources/templates/list": self.list_templates,
                 "resources/read": self.read_resource, "tools/list": self.list_tools, "tools/call": self.call_tool,
                 "prompts/list": prompts.list, "prompts/get": prompts.get}
@@ -129,13 +147,14 @@ class UserContext:
                                     description=f"Your {doc.title.lower()}, exported {doc.generated_at}. Also as "
                                                 f"{URI_PREFIX}{doc.kind}.json and .yaml.",
                                     mime_type=doc.media_type.split(";")[0], size=doc.bytes)
-                     for doc in self.store.documents(self.user_id) if doc.format == "md"]
+                     for doc in self.readable_documents() if doc.format == "md"]
         return types.ListResourcesResult(resources=resources, ttl_ms=0, cache_scope="private")
 
     def list_templates(self, _params: dict, _era: Era) -> types.ListResourceTemplatesResult:
         template = types.ResourceTemplate(
             uri_template=URI_TEMPLATE, name="context-document", title="Context document",
-            description=f"kind is one of {', '.join(KINDS)}; format one of {', '.join(FORMATS)}.")
+            description=f"kind is one of {', '.join(read_kinds.readable(self.kinds)) or 'none (reading is not allowed)'}; "
+                        f"format one of {', '.join(FORMATS)}.")
         return types.ListResourceTemplatesResult(resource_templates=[template], ttl_ms=0, cache_scope="private")
 
     def read_resource(self, params: dict, era: Era) -> types.ReadResourceResult:
@@ -143,6 +162,8 @@ class UserContext:
         if not isinstance(uri, str):
             raise RpcError(INVALID_PARAMS, "resources/read needs params.uri, a string.")
         kind, _, fmt = uri.removeprefix(URI_PREFIX).partition(".") if uri.startswith(URI_PREFIX) else ("", "", "")
+        if kind in KINDS and fmt in FORMATS and not self.may_read(kind):
+            raise RpcError(era.not_found_code(), self.cannot_read(kind), {"uri": uri, "reason": "kind-not-readable"})
         document = self.store.read(self.user_id, kind, fmt) if kind in KINDS and fmt in FORMATS else None
         if document is None:
             raise RpcError(era.not_found_code(), f"Resource not found: {uri}", {"uri": uri})
@@ -190,7 +211,7 @@ def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.Ca
     manifest = context.store.manifest(context.user_id) or {}
     documents = [{"name": doc.name, "kind": doc.kind, "format": doc.format, "title": doc.title,
                   "uri": URI_PREFIX + doc.name, "bytes": doc.bytes, "generated_at": doc.generated_at}
-                 for doc in context.store.documents(context.user_id)]
+                 for doc in context.readable_documents()]
     if not documents:
         return text_result("Nothing has been exported for you yet: connect a service and let the pipeline run.",
                            is_error=True)
@@ -199,6 +220,8 @@ def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.Ca
 
 def get_context_doc(context: UserContext, arguments: GetContextDoc) -> types.CallToolResult:
     """The document as text; with a structured copy (the parsed JSON, for format json) matching the output schema."""
+    if not context.may_read(arguments.kind):
+        return text_result(context.cannot_read(arguments.kind), is_error=True)
     document = context.store.read(context.user_id, arguments.kind, arguments.format)
     if document is None:
         return text_result(f"{arguments.kind}.{arguments.format} has not been exported for you yet; "

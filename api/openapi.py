@@ -71,6 +71,8 @@ PATHS = {
             "304": {"description": "Not modified since the ETag in If-None-Match.",
                     "headers": {"ETag": {"schema": {"type": "string"}}}},
             "401": UNAUTHORIZED,
+            "403": problem("The token may not read this kind (`kind-not-readable`, with `kind` and `readable`); "
+                           "`all` needs every kind."),
             "404": problem("Unknown kind or format, or not exported yet for this user."),
             "406": problem("Accept names no format documents come in.")}}},
     "/v1/mcp/config": {"get": {

@@ -66,31 +66,54 @@ def users_create(email: str, user_id: str | None, name: str | None, as_json: boo
                 f"Signing secret {made.secret.id}:  {made.signing_secret}"])
 
 
+def _check_kinds(_ctx, _param, value: str | None) -> tuple[str, ...] | None:
+    from sylo import read_kinds
+
+    if value is None:
+        return None
+    try:
+        chosen = read_kinds.checked(value.replace(",", " ").split())
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if not chosen:
+        raise click.BadParameter(f"name at least one of {', '.join(read_kinds.PARTS)}")
+    return chosen
+
+
 @users_group.command("token")
 @click.argument("user_id")
 @click.option("--label", default=None, help="What the token is for, such as the agent that uses it.")
+@click.option("--kinds", callback=_check_kinds, metavar="KIND[,KIND...]",
+              help="The only document kinds it may read (projects, communications, tasks, financials); "
+                   "default every kind. The all briefing needs every kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @clear_errors
-def users_token(user_id: str, label: str | None, as_json: bool) -> None:
+def users_token(user_id: str, label: str | None, kinds: tuple[str, ...] | None, as_json: bool) -> None:
     """Issue a new API token for a user, shown once."""
+    from sylo import read_kinds
+
     with appdb(load_settings()) as db:
-        info, token = db.issue_token(user_id, label)
-    _show_once({"user_id": user_id, "api_token": token, "token_id": info.id}, as_json,
-               [f"API token {info.id} for {user_id}: {token}"])
+        info, token = db.issue_token(user_id, label, kinds=kinds)
+    _show_once({"user_id": user_id, "api_token": token, "token_id": info.id, "kinds": list(info.kinds)}, as_json,
+               [f"API token {info.id} for {user_id}: {token}",
+                f"It may read {read_kinds.describe(info.kinds)}."])
 
 
 @users_group.command("tokens")
 @click.argument("user_id")
 @clear_errors
 def users_tokens(user_id: str) -> None:
-    """List a user's API tokens (ids and labels; tokens themselves are never stored)."""
+    """List a user's API tokens (ids, what each may read, labels; tokens themselves are never stored)."""
+    from sylo import read_kinds
+
     with appdb(load_settings()) as db:
         if db.get_user(user_id) is None:
             raise click.ClickException(f"no user with id {user_id!r}")
         tokens = db.tokens(user_id)
     for token in tokens:
         state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "live"
-        click.echo(f"{token.id}  created {_when(token.created_at)}  {state}  {token.label or ''}".rstrip())
+        reads = "reads " + (",".join(token.kinds) if token.kinds != read_kinds.PARTS else "every kind")
+        click.echo(f"{token.id}  created {_when(token.created_at)}  {state}  {reads}  {token.label or ''}".rstrip())
     if not tokens:
         click.echo(f"{user_id} has no API tokens; issue one with `sylo users token {user_id}`.")
 

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         description="Browser Origins allowed to call /mcp, comma-separated; the public URL's origin is always allowed.",
     )
     token_cache_seconds: float = Field(
-        10.0, ge=0, description="How long an API worker remembers a valid token; a revocation reaches every worker within this."
+        10.0, ge=0, description="How long at most an API worker remembers a valid token; a revocation reaches every "
+                                "worker within a second (each checks for new revocations once a second), within this "
+                                "if that check is not answered."
     )
     api_workers: int = Field(2, ge=1, description="gunicorn worker processes started by `sylo serve`.")
 

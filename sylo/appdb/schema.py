@@ -49,6 +49,7 @@ api_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("kinds", String(200)),  # the document kinds it may read, space-separated; NULL: every kind (sylo.read_kinds)
     UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
 )
 
@@ -189,6 +190,7 @@ oauth_codes = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
     Column("used_at", DateTime(timezone=True)),
     Column("grant_id", String(40)),  # the grant its exchange created: revoked if the code is presented again
+    Column("kinds", String(200)),  # the document kinds the owner allowed; NULL: every kind (sylo.read_kinds)
 )
 
 oauth_grants = Table(
@@ -204,6 +206,7 @@ oauth_grants = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     Column("revoked_by", String(20)),  # owner | client | reuse (a spent code or refresh token came back)
+    Column("kinds", String(200)),  # the document kinds the owner allowed; NULL: every kind (sylo.read_kinds)
 )
 
 oauth_tokens = Table(
