@@ -67,7 +67,9 @@ SET_CURSOR = """mutation($selector: SensorSelector!, $cursor: String) {
   setSensorCursor(sensorSelector: $selector, cursor: $cursor) { __typename ... on Sensor { name } }
 }"""
 SCHEDULE_JOB = """query($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
-  ... on Schedule { pipelineName } } }"""
+  ... on Schedule { id pipelineName } } }"""
+STOP_SCHEDULE = """mutation($id: String) { stopRunningSchedule(id: $id) { __typename
+  ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
 WORKSPACE = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"""
 
 
@@ -161,6 +163,11 @@ def seed(env: dict[str, str], dagster_url: str, instance) -> int:
         appdb.close()
     user_ids = sorted({event.user_id for event in events})
     instance.add_dynamic_partitions(users.name, user_ids)
+    # The bench ticks the schedule itself; the daemon's own :00 and :30 ticks would queue passes of their own.
+    schedule = graphql(dagster_url, SCHEDULE_JOB, {"selector": {**LOCATION, "scheduleName": "incremental_sync_schedule"}})
+    stopped = graphql(dagster_url, STOP_SCHEDULE, {"id": schedule["scheduleOrError"]["id"]})["stopRunningSchedule"]
+    if stopped.get("scheduleState", {}).get("status") != "STOPPED":
+        raise SystemExit(f"could not stop the schedule's own ticks: {stopped}")
     sensor = graphql(dagster_url, SET_CURSOR, {"selector": {**LOCATION, "sensorName": "connections_sensor"},
                                                "cursor": str(events[-1].id)})["setSensorCursor"]
     if sensor["__typename"] != "Sensor":

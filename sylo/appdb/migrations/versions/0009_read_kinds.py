@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 
 TABLES = ("api_tokens", "oauth_grants", "oauth_codes")
 
