@@ -2,7 +2,7 @@
 one. NULL means every kind, so existing tokens and grants keep reading everything.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
