@@ -236,7 +236,7 @@ def phases(instance, record) -> dict:
             "op_record_events": synced[-1] - synced[0], "op_compile": op_end - synced[-1],
             "after_op": end - op_end, "events": len(synced),
             "users": op_metadata.get("users", 0), "failed_syncs": op_metadata.get("failed", 0),
-            "documents_refreshed": op_metadata.get("documents_refreshed", 0)}
+            "documents_refreshed": op_metadata.get("documents_rebuilt", 0)}
 
 
 def sessions(deployment: prod.Deployment) -> dict[str, int]:
