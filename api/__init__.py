@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import commands, context, dashboard, mcp, oauth, ops, openapi, problems, sessions, webhooks
+from api import commands, context, dashboard, fastpath, mcp, oauth, ops, openapi, problems, sessions, webhooks
 from api.bodies import refuse_nul
 from api.document_store import DocumentStore
 from sylo.appdb import AppDB
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, appdb: AppDB | None = None) -> 
     app.before_request(refuse_nul)
     problems.register(app)
     ops.instrument(app)
+    fastpath.install(app)  # documents for static tokens before Flask, through the same core
     if settings.trusted_proxy_hops:  # only then is X-Forwarded-For believed (api.auth.client_address)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=settings.trusted_proxy_hops)
     return app

@@ -5,6 +5,9 @@ on every route with every scope. An OAuth access token (`syloat_...`, from `/oau
 on `/mcp` only, for the scopes its grant holds, and only while its resource (RFC 8707) is this
 server's `/mcp`: a token minted for another resource, or anywhere but `/mcp`, is refused.
 
+Each token, and each grant, also names the document kinds it may read (`sylo.read_kinds`; every
+kind unless the owner limited it): `Caller.may_read` is asked on every route that returns a document.
+
 Tokens are looked up by their SHA-256 in the app DB, so the lookup is an indexed equality on a
 hash, never a comparison of secrets. Tokens in query strings are refused by design: they end up in
 proxy logs.
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from api.problems import Problem
+from sylo import read_kinds
 from sylo.oauth import scopes
 
 REALM = 'Bearer realm="sylo"'
@@ -24,14 +28,38 @@ REALM = 'Bearer realm="sylo"'
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling and what they may do. Issue 17 adds the document kinds a token or grant may read."""
+    """Who is calling and what they may do: scopes, and the document kinds the token or grant may read."""
     user_id: str
     scopes: tuple[str, ...]
     via: str  # token | oauth
     grant_id: str | None = None
+    kinds: tuple[str, ...] = read_kinds.PARTS
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def may_read(self, kind: str) -> bool:
+        """Whether this caller may read documents of `kind` (`all` only with every kind)."""
+        return read_kinds.may_read(self.kinds, kind)
+
+    @property
+    def readable(self) -> tuple[str, ...]:
+        """Every kind this caller may read, `all` included when it may read each part."""
+        return read_kinds.readable(self.kinds)
+
+    def cannot_read(self, kind: str) -> str:
+        """Why a document of `kind` is refused, in a sentence an agent can act on."""
+        limited = f"it may read {read_kinds.describe(self.kinds)} only"
+        if kind == read_kinds.BRIEFING:
+            return (f"This token may not read the all briefing: {limited}, and all is made of every kind. "
+                    f"Read those documents one by one instead.")
+        return f"This token may not read {kind} documents: {limited}. The studio owner chose this on Agent setup."
+
+
+def static_caller(appdb, token: str) -> Caller | None:
+    """The caller a static API token names, or None when it is unknown or revoked (cached; see AppDB)."""
+    owner = appdb.token_owner(token)
+    return Caller(owner.user_id, scopes.ALL, "token", kinds=owner.kinds) if owner else None
 
 
 def client_address() -> str:
@@ -44,29 +72,33 @@ def client_address() -> str:
 
 
 def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    return parse_bearer(request.headers.get("Authorization", ""))
+
+
+def parse_bearer(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
 
 
-def authenticate() -> str:
-    """Return the caller's user id from a static API token, or raise a 401 problem that says what was wrong."""
+def authenticate() -> Caller:
+    """Return the caller of a static API token, or raise a 401 problem that says what was wrong."""
     token = bearer_token()
     if token is None:
         raise Problem(401, "unauthorized", "Unauthorized",
                       "Send your API token as 'Authorization: Bearer <token>' (create one on the dashboard's Agent "
                       "setup page or with `sylo users token`).", headers={"WWW-Authenticate": REALM})
-    user_id = current_app.extensions["sylo"].appdb.user_for_token(token)
-    if user_id is None:
+    caller = static_caller(current_app.extensions["sylo"].appdb, token)
+    if caller is None:
         detail = "This API token is unknown or has been revoked."
         if token.startswith("syloat_"):
             detail = "This is an OAuth access token for /mcp; it works nowhere else. Use an API token here."
         raise Problem(401, "invalid-token", "Unauthorized", detail,
                       headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
-    g.user_id = user_id
-    return user_id
+    g.user_id = caller.user_id
+    return caller
 
 
 def authenticate_mcp(resource_metadata: str, resource: str) -> Caller:
@@ -81,17 +113,16 @@ def authenticate_mcp(resource_metadata: str, resource: str) -> Caller:
                       "Sign in (OAuth) or send your API token as 'Authorization: Bearer <token>'.",
                       headers={"WWW-Authenticate": challenge})
     sylo = current_app.extensions["sylo"]
-    user_id = sylo.appdb.user_for_token(token)
-    if user_id is not None:
-        caller = Caller(user_id, scopes.ALL, "token")
-    else:
+    caller = static_caller(sylo.appdb, token)
+    if caller is None:
         record = sylo.oauth.store.access(token, resource)
         if record is None:
             raise Problem(401, "invalid-token", "Unauthorized",
                           "This token is unknown, expired or revoked, or was issued for another server; sign in "
                           "again or use a current API token.",
                           headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
-        caller = Caller(record.grant.user_id, scopes.parse(record.scope), "oauth", record.grant.id)
+        caller = Caller(record.grant.user_id, scopes.parse(record.scope), "oauth", record.grant.id,
+                        record.grant.kinds)
     g.user_id = caller.user_id
     return caller
 

@@ -13,7 +13,7 @@ from api.bodies import BodyTooLarge, InvalidJson, parse_json, read_body
 from api.context import external_url
 from api.problems import Problem
 from sylo.commands.catalog import capabilities
-from sylo.commands.delivery import expire_overdue
+from sylo.commands.delivery import expire_approvals, expire_overdue
 from sylo.commands.outbox import Command, now
 from sylo.commands.results import RESULT_MAX_BYTES
 from sylo.commands.service import Refused
@@ -71,7 +71,7 @@ def _problem(refused: Refused) -> Problem:
     headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
     if refused.status == 401:
         headers["WWW-Authenticate"] = 'Standard-Webhooks realm="sylo"'
-    extra = {"errors": refused.errors} if refused.errors else {}
+    extra = {**refused.extra, **({"errors": refused.errors} if refused.errors else {})}
     return Problem(refused.status, refused.slug, _TITLES.get(refused.status, "Refused"), refused.detail,
                    headers=headers, **extra)
 
@@ -79,7 +79,7 @@ def _problem(refused: Refused) -> Problem:
 @bp.get("/v1/commands/<command_id>")
 def get_command(command_id: str) -> Response:
     """A command's status, attempts, and n8n's result or the error (the caller's own commands only)."""
-    user_id = authenticate()
+    user_id = authenticate().user_id
     command = read_command(command_id, user_id) if COMMAND_ID.fullmatch(command_id) else None
     if command is None:
         raise Problem(404, "unknown-command", "Unknown command", f"You have no command {command_id!r}.")
@@ -104,14 +104,29 @@ def report_result(command_id: str) -> Response:
 
 
 def read_command(command_id: str, user_id: str) -> Command | None:
-    """The caller's command; a running one past its result's due time is failed first."""
-    outbox = _service().outbox
-    command = outbox.get(command_id, user_id=user_id)
+    """The caller's command; a running one past its result's due time is failed first, and one held
+    for approval past the approval TTL is expired first."""
+    service = _service()
+    command = service.outbox.get(command_id, user_id=user_id)
     if command is not None and command.overdue(now()):
         settings = current_app.extensions["sylo"].settings
-        expire_overdue(outbox, timedelta(minutes=settings.command_result_timeout_minutes), command.id)
-        command = outbox.get(command_id, user_id=user_id)
+        expire_overdue(service.outbox, timedelta(minutes=settings.command_result_timeout_minutes), command.id)
+        command = service.outbox.get(command_id, user_id=user_id)
+    elif command is not None and command.status == "awaiting_approval" \
+            and command.created_at + service.approval_ttl <= now():
+        expire_approvals(service.outbox, service.approval_ttl, command.id)
+        command = service.outbox.get(command_id, user_id=user_id)
     return command
+
+
+# What a command held for the owner means for the agent, in a sentence it can relay.
+NOTES = {
+    "awaiting_approval": "Waiting for the studio owner's approval; nothing has been done yet. Check again later "
+                         "with get_command_status (or GET status_url); do not send it again.",
+    "declined": "The studio owner declined it, so it was not done. Do not send it again unless the owner asks.",
+    "expired": "The studio owner did not approve it in time, so it was not done. Ask the owner before sending "
+               "it again.",
+}
 
 
 def describe(command: Command) -> dict:
@@ -126,6 +141,12 @@ def describe(command: Command) -> dict:
         body["next_attempt_at"] = command.next_attempt_at.isoformat()
     if command.status == "running" and command.result_due_at:
         body["result_due_by"] = command.result_due_at.isoformat()
+    if command.status == "awaiting_approval":
+        body["approval_expires_at"] = (command.created_at + _service().approval_ttl).isoformat()
+    if command.decided_at:
+        body["decided_at"] = command.decided_at.isoformat()
+    if command.status in NOTES:
+        body["note"] = NOTES[command.status]
     return body
 
 
@@ -133,7 +154,7 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     body = describe(command)
     if replayed:
         body["replayed"] = True
-    code = status or {"delivered": 200, "succeeded": 200, "failed": 502}.get(command.status, 202)
+    code = status or FINAL_CODES.get(command.status, 202)
     if code == 502:
         body = {"type": "urn:sylo:problem:n8n-refused", "title": "Bad Gateway", "status": 502,
                 "detail": command.last_error or "n8n refused the command.", "instance": body["status_url"],
@@ -146,5 +167,7 @@ def command_response(command: Command, *, replayed: bool = False, status: int | 
     return response
 
 
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large",
-           422: "Unprocessable Content", 429: "Too Many Requests", 503: "Service Unavailable"}
+# A command that reached its end answers 200 (502 when n8n refused it); any other status is 202, still under way.
+FINAL_CODES = {"delivered": 200, "succeeded": 200, "declined": 200, "expired": 200, "failed": 502}
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+           413: "Payload Too Large", 422: "Unprocessable Content", 429: "Too Many Requests", 503: "Service Unavailable"}

@@ -1,14 +1,21 @@
-"""`/v1/context` and `/v1/mcp/config`: the caller's exported documents and MCP client configs."""
+"""`/v1/context` and `/v1/mcp/config`: the caller's exported documents and MCP client configs.
+
+`document_reply` is the one place that decides what `GET /v1/context/<kind>[.<fmt>]` answers
+(the kind and format, what the token may read, content negotiation, the ETag and 304, caching
+headers); the Flask view and the fast path (`api/fastpath.py`) only translate its `Reply`.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
-from api.auth import authenticate, bearer_token
-from api.document_store import CLIENTS, FORMATS, KINDS
+from api.auth import Caller, authenticate, bearer_token
+from api.document_store import CLIENTS, FORMATS, KINDS, DocumentStore
 from api.problems import Problem
 from sylo import mcp_configs
 
@@ -25,16 +32,16 @@ def _sylo():
 
 @bp.get("/v1/context")
 def list_documents() -> Response:
-    """List the caller's documents with links to each."""
-    user_id = authenticate()
+    """List the documents the caller may read, with links to each."""
+    caller = authenticate()
     store = _sylo().documents
-    manifest = store.manifest(user_id) or {}
+    manifest = store.manifest(caller.user_id) or {}
     documents = [{"name": doc.name, "kind": doc.kind, "format": doc.format, "title": doc.title,
                   "media_type": doc.media_type, "bytes": doc.bytes, "generated_at": doc.generated_at,
                   "url": external_url("context.get_document", name=doc.name)}
-                 for doc in store.documents(user_id)]
-    body = {"user_id": user_id, "as_of": manifest.get("as_of"), "documents": documents,
-            "kinds": list(KINDS), "formats": list(FORMATS)}
+                 for doc in store.documents(caller.user_id) if caller.may_read(doc.kind)]
+    body = {"user_id": caller.user_id, "as_of": manifest.get("as_of"), "documents": documents,
+            "kinds": list(caller.readable), "formats": list(FORMATS)}
     if not documents:
         body["note"] = "Nothing exported yet: connect a service and let the pipeline run."
     response = current_app.json.response(body)
@@ -46,7 +53,23 @@ def list_documents() -> Response:
 @bp.get("/v1/context/<name>")
 def get_document(name: str) -> Response:
     """Serve one exported document, by extension or by the Accept header."""
-    user_id = authenticate()
+    reply = document_reply(_sylo().documents, authenticate(), name, request.headers.get("Accept"),
+                           request.headers.get("If-None-Match"))
+    return Response(reply.body, status=reply.status, headers=reply.headers, content_type=reply.media_type)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What `GET /v1/context/<name>` answers when it answers with a document (or a 304)."""
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    media_type: str | None = None
+
+
+def document_reply(store: DocumentStore, caller: Caller, name: str, accept: str | None,
+                   if_none_match: str | None) -> Reply:
+    """One document for `caller`, or raise the problem that says why not (404, 403, 406)."""
     kind, dot, ext = name.partition(".")
     if kind not in KINDS:
         raise Problem(404, "unknown-document", "Unknown document",
@@ -55,21 +78,19 @@ def get_document(name: str) -> Response:
     if dot and ext not in FORMATS:
         raise Problem(404, "unknown-format", "Unknown format",
                       f"Documents come as {', '.join(FORMATS)}; {ext!r} is not one of them.")
-    fmt = ext if dot else _negotiate(request.accept_mimetypes)
-    store = _sylo().documents
-    etag = store.etag(user_id, kind, fmt)
-    if etag is None:
+    if not caller.may_read(kind):
+        raise Problem(403, "kind-not-readable", "Forbidden", caller.cannot_read(kind), kind=kind,
+                      readable=list(caller.readable))
+    fmt = ext if dot else _negotiate(parse_accept_header(accept, MIMEAccept))
+    document = store.read(caller.user_id, kind, fmt)
+    if document is None:
         raise Problem(404, "not-exported", "Not exported yet",
                       f"{kind}.{fmt} has not been exported for you yet: connect a service and let the pipeline run.")
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache",
+    headers = {"ETag": document.etag, "Cache-Control": "private, no-cache",
                "Vary": "Authorization" if dot else "Authorization, Accept"}
-    if _matches(request.headers.get("If-None-Match"), etag):
-        return Response(status=304, headers=headers)
-    document = store.read(user_id, kind, fmt)
-    if document is None:  # removed between the stat and the read
-        raise Problem(404, "not-exported", "Not exported yet", f"{kind}.{fmt} is no longer exported.")
-    headers["ETag"] = document.etag
-    return Response(document.body, status=200, headers=headers, content_type=document.media_type)
+    if _matches(if_none_match, document.etag):
+        return Reply(304, headers)
+    return Reply(200, headers, document.body, document.media_type)
 
 
 @bp.get("/v1/mcp/config")

@@ -1,8 +1,9 @@
 """Read a user's exported files: what exists, their bytes and a strong ETag, never a half-written file.
 
 The pipeline replaces files with `os.replace`, so an open file descriptor keeps the version it
-opened. ETags are the SHA-256 of the bytes served, remembered per (inode, mtime, size) so a
-revalidation (`If-None-Match`) costs one `stat`, not a read.
+opened, and a new version is a new inode. A document's bytes and ETag (the SHA-256 of the bytes)
+are remembered per file version (device, inode, mtime, size), so serving a document that has not
+changed costs one `stat` and no read; the memory this takes is bounded (`MAX_CACHED_BYTES`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sylo.export_layout import CLIENTS, FORMATS, KINDS, MEDIA_TYPES, ExportLayou
 TITLES = {"all": "Briefing", "projects": "Projects", "communications": "Communications", "tasks": "Tasks",
           "financials": "Financials"}
 FORMAT_NAMES = {"md": "Markdown", "json": "JSON", "yaml": "YAML"}
+MAX_CACHED_BYTES = 64 * 1024 * 1024  # per process; past it the cache starts again (old versions go with it)
+MAX_CACHED_FILE = 4 * 1024 * 1024  # a larger document is read on every request instead
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class DocumentStore:
 
     def __init__(self, root: Path):
         self.layout = ExportLayout(root)
-        self._etags: dict[tuple, str] = {}
+        self._versions: dict[Path, tuple[tuple, Document]] = {}  # path -> (file version, its document)
+        self._cached_bytes = 0
         self._paths: dict[tuple[str, str, str], Path] = {}
         self._lock = threading.Lock()
 
@@ -91,31 +95,36 @@ class DocumentStore:
                     found.append(DocumentInfo(kind, fmt, entry["bytes"], entry.get("generated_at")))
         return found
 
-    def etag(self, user_id: str, kind: str, fmt: str) -> str | None:
-        """The current ETag of a document, or None when it is not exported."""
-        try:
-            stat = os.stat(self.path(user_id, kind, fmt))
-        except FileNotFoundError:
-            return None
-        known = self._etags.get(_key(stat))
-        return known if known is not None else (self.read(user_id, kind, fmt) or Document(kind, fmt, b"", "")).etag
-
     def read(self, user_id: str, kind: str, fmt: str) -> Document | None:
-        """The document's bytes and ETag, or None when it is not exported."""
+        """The document's current bytes and ETag, or None when it is not exported: one `stat` when it is
+        the version read last time, else one read."""
+        path = self.path(user_id, kind, fmt)
         try:
-            with open(self.path(user_id, kind, fmt), "rb") as handle:
-                key = _key(os.fstat(handle.fileno()))
-                body = handle.read()
+            stat = os.stat(path)
         except FileNotFoundError:
             return None
-        etag = self._etags.get(key)
-        if etag is None:
-            etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+        known = self._versions.get(path)
+        if known is not None and known[0] == _key(stat):
+            return known[1]
+        return self._load(path, kind, fmt)
+
+    def _load(self, path: Path, kind: str, fmt: str) -> Document | None:
+        try:
+            with open(path, "rb") as handle:
+                version = _key(os.fstat(handle.fileno()))
+                body = handle.read()
+        except FileNotFoundError:  # replaced or removed between the stat and the open
+            return None
+        document = Document(kind, fmt, body, '"' + hashlib.sha256(body).hexdigest() + '"')
+        if len(body) <= MAX_CACHED_FILE:
             with self._lock:
-                if len(self._etags) > 50_000:  # bounded: old entries belong to replaced files
-                    self._etags.clear()
-                self._etags[key] = etag
-        return Document(kind, fmt, body, etag)
+                if self._cached_bytes + len(body) > MAX_CACHED_BYTES:
+                    self._versions.clear()
+                    self._cached_bytes = 0
+                previous = self._versions.get(path)
+                self._cached_bytes += len(body) - (len(previous[1].body) if previous else 0)
+                self._versions[path] = (version, document)
+        return document
 
 
 def _key(stat: os.stat_result) -> tuple:

@@ -51,7 +51,7 @@ def mcp() -> Response:
         return _rpc_response(413, error_body(None, INVALID_REQUEST, f"Messages are limited to {MAX_BODY} bytes."))
     except InvalidJson as invalid:
         return _rpc_response(400, error_body(None, PARSE_ERROR, f"The body is not a JSON message Sylo takes: {invalid}."))
-    context = UserContext(sylo.documents, caller.user_id, READ_TOOLS + sylo.extra_tools, caller.scopes)
+    context = UserContext(sylo.documents, caller.user_id, READ_TOOLS + sylo.extra_tools, caller.scopes, caller.kinds)
     needed = context.required_scope(message)
     if needed is not None and not caller.may(needed):
         return _problem_response(insufficient_scope(needed, resource_metadata_url(), caller),

@@ -3,7 +3,9 @@
 `daily_briefing` hands the model the `all` briefing; `chase_overdue_invoices` the overdue invoices
 with the ids the action tools take, and the mail threads of the same clients. Text copied from
 Gmail, Asana or Xero goes in as quoted data under the documents' own notice, never as instructions;
-a service Sylo does not know about is said to be unknown, never "nothing overdue".
+a service Sylo does not know about is said to be unknown, never "nothing overdue". A caller limited to
+some document kinds gets only those: the briefing is built from the documents it may read instead
+of `all`, and the invoices come without mail threads unless it may read communications.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import json
 
 import mcp_types as types
 
-from api.document_store import DocumentStore
+from api.document_store import TITLES, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
+from sylo import read_kinds
 
 BRIEFING = ("Give me today's briefing for the studio from the Sylo document below: first what needs me today "
             "(money owed and overdue, overdue tasks, mail waiting for my reply), then what is coming this week. "
@@ -39,11 +42,12 @@ PROMPTS = [
 class Prompts:
     """The prompts of one caller, each built from that caller's export only."""
 
-    def __init__(self, store: DocumentStore, user_id: str):
-        self.store, self.user_id = store, user_id
+    def __init__(self, store: DocumentStore, user_id: str, kinds: tuple[str, ...] = read_kinds.PARTS):
+        self.store, self.user_id, self.kinds = store, user_id, kinds
 
     def list(self, _params: dict, _era: Era) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=PROMPTS, ttl_ms=0, cache_scope="private")
+        offered = [p for p in PROMPTS if p.name != "chase_overdue_invoices" or "financials" in self.kinds]
+        return types.ListPromptsResult(prompts=offered, ttl_ms=0, cache_scope="private")
 
     def get(self, params: dict, _era: Era) -> types.GetPromptResult:
         name, arguments = params.get("name"), params.get("arguments") or {}
@@ -56,6 +60,8 @@ class Prompts:
         raise RpcError(INVALID_PARAMS, f"Unknown prompt: {str(name)[:100]!r}; see prompts/list.")
 
     def daily_briefing(self) -> types.GetPromptResult:
+        if not read_kinds.may_read(self.kinds, "all"):
+            return self.partial_briefing()
         document = self.store.read(self.user_id, "all", "md")
         if document is None:
             return _messages("Daily briefing", [_text("Sylo has not exported any documents for me yet: tell me to "
@@ -64,7 +70,25 @@ class Prompts:
                                               text=document.body.decode("utf-8"))
         return _messages("Daily briefing", [_text(BRIEFING), types.EmbeddedResource(type="resource", resource=resource)])
 
+    def partial_briefing(self) -> types.GetPromptResult:
+        """The briefing of a caller limited to some kinds: the Markdown documents it may read, each whole."""
+        documents = [(kind, self.store.read(self.user_id, kind, "md")) for kind in self.kinds]
+        embedded = [types.EmbeddedResource(type="resource", resource=types.TextResourceContents(
+                        uri=f"sylo://context/{kind}.md", mime_type="text/markdown", text=document.body.decode("utf-8")))
+                    for kind, document in documents if document is not None]
+        scope = (f"This connection may read only {read_kinds.describe(self.kinds)}; brief me on "
+                 f"{'that' if len(self.kinds) == 1 else 'those'} alone and do not guess the rest.")
+        if not embedded:
+            return _messages("Daily briefing", [_text(f"{scope} Sylo has not exported "
+                                                      f"{', '.join(TITLES[k].lower() for k in self.kinds) or 'anything'} "
+                                                      "for me yet.")])
+        return _messages("Daily briefing", [_text(BRIEFING + " " + scope), *embedded])
+
     def chase_overdue_invoices(self, min_days: int) -> types.GetPromptResult:
+        if "financials" not in self.kinds:
+            return _messages("Chase overdue invoices", [_text(
+                "This connection may not read the studio's financials (the studio owner did not allow it), so it "
+                "cannot list overdue invoices. Tell me that.")])
         financials = self._json("financials")
         if financials is None:
             return _messages("Chase overdue invoices", [_text("Sylo has not exported my financials yet: tell me to "
@@ -84,7 +108,10 @@ class Prompts:
         return _messages("Chase overdue invoices", [_text(CHASE), _text("```json\n" + json.dumps(data, indent=1) + "\n```")])
 
     def _threads_with(self, invoices: list[dict]) -> list[dict] | None:
-        """The mail threads of the invoices' clients (None when Sylo does not know the mail)."""
+        """The mail threads of the invoices' clients (None when Sylo does not know the mail, or this caller
+        may not read it)."""
+        if "communications" not in self.kinds:
+            return None
         communications = self._json("communications")
         if communications is None or communications["threads"] is None:
             return None
@@ -94,6 +121,8 @@ class Prompts:
                 for t in communications["threads"] if t.get("client") in clients]
 
     def _json(self, kind: str) -> dict | None:
+        if not read_kinds.may_read(self.kinds, kind):
+            return None
         document = self.store.read(self.user_id, kind, "json")
         return json.loads(document.body) if document is not None else None
 

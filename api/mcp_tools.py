@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from api.document_store import FORMATS, KINDS, DocumentStore
 from api.mcp_protocol import INVALID_PARAMS, Era, RpcError
 from sylo.commands.catalog import CATALOG, Action
+from sylo import read_kinds
 from sylo.commands.service import Refused
 from sylo.oauth.scopes import READ, WRITE
 
@@ -98,17 +99,34 @@ def text_result(data: Any, is_error: bool = False) -> types.CallToolResult:
 
 
 class UserContext:
-    """One caller's view: every handler here sees only `user_id`'s export, and only the tools its scopes allow."""
+    """One caller's view: every handler here sees only `user_id`'s export, only the document kinds its
+    token or grant may read, and only the tools its scopes allow."""
 
-    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool], granted: tuple[str, ...]):
-        self.store, self.user_id, self.granted = store, user_id, granted
+    def __init__(self, store: DocumentStore, user_id: str, tools: list[Tool], granted: tuple[str, ...],
+                 kinds: tuple[str, ...] = read_kinds.PARTS):
+        self.store, self.user_id, self.granted, self.kinds = store, user_id, granted, kinds
         self.all_tools = {tool.name: tool for tool in tools}
         self.tools = {name: tool for name, tool in self.all_tools.items() if tool.scope in granted}
+
+    def may_read(self, kind: str) -> bool:
+        return read_kinds.may_read(self.kinds, kind)
+
+    def cannot_read(self, kind: str) -> str:
+        """Why `kind` is refused, in words a model can relay and act on."""
+        if kind == read_kinds.BRIEFING:
+            return (f"This connection may not read the 'all' briefing: it may read {read_kinds.describe(self.kinds)} "
+                    "only, and 'all' is made of every kind. Read those documents one by one.")
+        return (f"This connection may not read {kind}: the studio owner allowed it "
+                f"{read_kinds.describe(self.kinds)} only.")
+
+    def readable_documents(self) -> list:
+        """The caller's exported documents of the kinds it may read."""
+        return [doc for doc in self.store.documents(self.user_id) if self.may_read(doc.kind)]
 
     def methods(self) -> dict[str, Callable[[dict, Era], Any]]:
         from api.mcp_prompts import Prompts
 
-        prompts = Prompts(self.store, self.user_id)
+        prompts = Prompts(self.store, self.user_id, self.kinds)
         return {"resources/list": self.list_resources, "resources/templates/list": self.list_templates,
                 "resources/read": self.read_resource, "tools/list": self.list_tools, "tools/call": self.call_tool,
                 "prompts/list": prompts.list, "prompts/get": prompts.get}
@@ -129,13 +147,14 @@ class UserContext:
                                     description=f"Your {doc.title.lower()}, exported {doc.generated_at}. Also as "
                                                 f"{URI_PREFIX}{doc.kind}.json and .yaml.",
                                     mime_type=doc.media_type.split(";")[0], size=doc.bytes)
-                     for doc in self.store.documents(self.user_id) if doc.format == "md"]
+                     for doc in self.readable_documents() if doc.format == "md"]
         return types.ListResourcesResult(resources=resources, ttl_ms=0, cache_scope="private")
 
     def list_templates(self, _params: dict, _era: Era) -> types.ListResourceTemplatesResult:
         template = types.ResourceTemplate(
             uri_template=URI_TEMPLATE, name="context-document", title="Context document",
-            description=f"kind is one of {', '.join(KINDS)}; format one of {', '.join(FORMATS)}.")
+            description=f"kind is one of {', '.join(read_kinds.readable(self.kinds)) or 'none (reading is not allowed)'}; "
+                        f"format one of {', '.join(FORMATS)}.")
         return types.ListResourceTemplatesResult(resource_templates=[template], ttl_ms=0, cache_scope="private")
 
     def read_resource(self, params: dict, era: Era) -> types.ReadResourceResult:
@@ -143,6 +162,8 @@ class UserContext:
         if not isinstance(uri, str):
             raise RpcError(INVALID_PARAMS, "resources/read needs params.uri, a string.")
         kind, _, fmt = uri.removeprefix(URI_PREFIX).partition(".") if uri.startswith(URI_PREFIX) else ("", "", "")
+        if kind in KINDS and fmt in FORMATS and not self.may_read(kind):
+            raise RpcError(era.not_found_code(), self.cannot_read(kind), {"uri": uri, "reason": "kind-not-readable"})
         document = self.store.read(self.user_id, kind, fmt) if kind in KINDS and fmt in FORMATS else None
         if document is None:
             raise RpcError(era.not_found_code(), f"Resource not found: {uri}", {"uri": uri})
@@ -151,8 +172,10 @@ class UserContext:
         return types.ReadResourceResult(contents=[content], ttl_ms=0, cache_scope="private")
 
     def list_tools(self, _params: dict, _era: Era) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[tool.describe() for tool in self.tools.values()], ttl_ms=0,
-                                     cache_scope="private")
+        """The tools this caller may use; an action the owner set to Never is not offered at all."""
+        hidden = {CATALOG[action].tool_name for action in denied_actions(self.user_id)} if self.tools else set()
+        return types.ListToolsResult(tools=[tool.describe() for name, tool in self.tools.items() if name not in hidden],
+                                     ttl_ms=0, cache_scope="private")
 
     def call_tool(self, params: dict, _era: Era) -> types.CallToolResult:
         call = request_params(types.CallToolRequestParams, params)
@@ -165,6 +188,13 @@ class UserContext:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors())
             return text_result(f"Invalid arguments for {tool.name}: {problems}", is_error=True)
         return tool.run(self, arguments)
+
+
+def denied_actions(user_id: str) -> set[str]:
+    """The actions the owner set to Never (a call to one anyway is refused and audited by the command path)."""
+    from flask import current_app
+
+    return current_app.extensions["sylo"].commands.policies.denied(user_id)
 
 
 def request_params(model: type[BaseModel], params: dict) -> Any:
@@ -181,7 +211,7 @@ def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.Ca
     manifest = context.store.manifest(context.user_id) or {}
     documents = [{"name": doc.name, "kind": doc.kind, "format": doc.format, "title": doc.title,
                   "uri": URI_PREFIX + doc.name, "bytes": doc.bytes, "generated_at": doc.generated_at}
-                 for doc in context.store.documents(context.user_id)]
+                 for doc in context.readable_documents()]
     if not documents:
         return text_result("Nothing has been exported for you yet: connect a service and let the pipeline run.",
                            is_error=True)
@@ -190,6 +220,8 @@ def list_context_docs(context: UserContext, _arguments: NoArguments) -> types.Ca
 
 def get_context_doc(context: UserContext, arguments: GetContextDoc) -> types.CallToolResult:
     """The document as text; with a structured copy (the parsed JSON, for format json) matching the output schema."""
+    if not context.may_read(arguments.kind):
+        return text_result(context.cannot_read(arguments.kind), is_error=True)
     document = context.store.read(context.user_id, arguments.kind, arguments.format)
     if document is None:
         return text_result(f"{arguments.kind}.{arguments.format} has not been exported for you yet; "
@@ -224,9 +256,11 @@ READ_TOOLS = [
          "overdue[].id. Each body says in `availability` whether Sylo knows its facts (a service not connected "
          "means unknown, never 'none').", GetContextDoc, get_context_doc, output_schema=CONTEXT_DOC_OUTPUT),
     Tool("get_command_status", "Check a command",
-         "Read where a command you sent stands: queued, delivering, delivered (with the workflow's result), "
-         "running (a long job such as a video; check again later), succeeded (with its result) or failed (with "
-         "the reason).", GetCommandStatus, get_command_status, scope=WRITE),
+         "Read where a command you sent stands: awaiting_approval (the studio owner has not decided yet; check "
+         "again later), queued, delivering, delivered (with the workflow's result), running (a long job such as a "
+         "video; check again later), succeeded (with its result), failed (with the reason), declined (the owner "
+         "said no) or expired (the owner did not answer in time).", GetCommandStatus, get_command_status,
+         scope=WRITE),
 ]
 
 
@@ -261,6 +295,8 @@ def send_command(action: Action) -> Callable[[UserContext, Any], types.CallToolR
 
 def command_result(action: Action, command, replayed: bool, params: dict) -> types.CallToolResult:
     """What the model learns: where the command stands, in a sentence it can relay."""
+    from api.commands import NOTES
+
     if replayed and (command.action != action.name or command.params != action.params.model_validate(params)
                      .model_dump(mode="json", exclude_none=True)):
         return text_result(f"This idempotency_key was already used for another command ({command.id}, "
@@ -272,6 +308,9 @@ def command_result(action: Action, command, replayed: bool, params: dict) -> typ
         return text_result({**summary, "result": command.result})
     if command.status == "failed":
         return text_result(f"{action.tool_name} failed: {command.last_error}", is_error=True)
+    if command.status in NOTES:
+        summary["note"] = NOTES[command.status] + f" The command id is {command.id}."
+        return text_result(summary, is_error=command.status != "awaiting_approval")
     summary.setdefault("note", "Accepted and queued; it will be delivered to the studio's workflow. Check it with "
                                "get_command_status.")
     return text_result(summary)
@@ -280,7 +319,9 @@ def command_result(action: Action, command, replayed: bool, params: dict) -> typ
 def command_tools() -> list[Tool]:
     return [Tool(action.tool_name, action.name.replace(".", ": ").replace("_", " ").capitalize(),
                  action.description + " Goes to the studio's n8n workflow; the result comes back when it answers "
-                 "within a few seconds, otherwise the command is queued and delivered.",
+                 "within a few seconds, otherwise the command is queued and delivered."
+                 + (" Reaches outside the studio, so by default it waits for the studio owner's approval first."
+                    if action.reaches_outside else ""),
                  tool_arguments(action), send_command(action), scope=WRITE, read_only=False,
                  destructive=action.destructive)
             for action in CATALOG.values()]

@@ -178,7 +178,8 @@ class CodeGrant(AuthorizationCodeGrant):
         granted = scopes.join(set(scopes.parse(request.scope)) & set(owner.allowed))
         self.server.store.save_code(code, client_id=request.client.get_client_id(), user_id=owner.id,
                                     redirect_uri=request.payload.redirect_uri, scope=granted,
-                                    resource=request.resource, code_challenge=request.payload.data["code_challenge"])
+                                    resource=request.resource, code_challenge=request.payload.data["code_challenge"],
+                                    kinds=owner.kinds)
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
         store = self.server.store

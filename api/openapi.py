@@ -71,6 +71,8 @@ PATHS = {
             "304": {"description": "Not modified since the ETag in If-None-Match.",
                     "headers": {"ETag": {"schema": {"type": "string"}}}},
             "401": UNAUTHORIZED,
+            "403": problem("The token may not read this kind (`kind-not-readable`, with `kind` and `readable`); "
+                           "`all` needs every kind."),
             "404": problem("Unknown kind or format, or not exported yet for this user."),
             "406": problem("Accept names no format documents come in.")}}},
     "/v1/mcp/config": {"get": {
@@ -210,16 +212,19 @@ PATHS = {
         "responses": {
             "200": {"description": "Delivered: n8n's result (or a replay of a delivered command).",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
-            "202": {"description": "Accepted and stored; delivery continues. Poll status_url.",
+            "202": {"description": "Accepted and stored; delivery continues, or (`awaiting_approval`) it waits for "
+                                   "the studio owner's approval. Poll status_url.",
                     "headers": {"Location": {"schema": {"type": "string"}}},
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Command"}}}},
             "400": problem("The body is not a command object."),
             "401": problem("Missing, malformed or non-matching signature, or a stale timestamp."),
+            "403": problem("The studio owner set this action to Never (`action-not-allowed`; `action` names it)."),
             "413": problem("Body larger than SYLO_COMMAND_MAX_BYTES (chunked bodies included)."),
             "422": problem("Unknown action or invalid params (`errors` lists each problem)."),
-            "429": problem("The user's rate limit (`rate-limited`), or too many commands from this address were "
-                           "refused before their signature verified (`too-many-failures`); `Retry-After` says when "
-                           "to try again.", {"Retry-After": {"schema": {"type": "string"}}}),
+            "429": problem("The user's rate limit (`rate-limited`), the daily cap on actions that reach outside the "
+                           "studio (`daily-limit-reached`, with `limit` and `resets_at`), or too many commands from "
+                           "this address were refused before their signature verified (`too-many-failures`); "
+                           "`Retry-After` says when to try again.", {"Retry-After": {"schema": {"type": "string"}}}),
             "502": problem("n8n refused the command (a 4xx); `command` holds its record."),
             "503": problem("The rate limit cannot be checked (Redis unreachable); `Retry-After` says when to try "
                            "again.", {"Retry-After": {"schema": {"type": "string"}}})}}},
@@ -303,7 +308,11 @@ SCHEMAS = {
         "attempts": {"type": "integer"},
         "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "status_url": {"type": "string"},
         "result": {}, "error": {"type": "string"}, "last_error": {"type": "string"},
-        "next_attempt_at": {"type": "string"}, "result_due_by": {"type": "string"}, "replayed": {"type": "boolean"}}},
+        "next_attempt_at": {"type": "string"}, "result_due_by": {"type": "string"}, "replayed": {"type": "boolean"},
+        "approval_expires_at": {"type": "string", "description": "awaiting_approval: when it expires unanswered."},
+        "decided_at": {"type": "string", "description": "When the studio owner approved or declined it."},
+        "note": {"type": "string", "description": "For awaiting_approval, declined and expired: a sentence an agent "
+                                                  "can relay."}}},
     "CommandResult": {"type": "object", "additionalProperties": False, "properties": {
         "id": {"type": "string"}, "user_id": {"type": "string"}, "status": {"enum": ["succeeded", "failed"]},
         "result": {}, "error": {"type": "string"}},

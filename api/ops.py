@@ -91,18 +91,24 @@ def instrument(app: Flask) -> None:
     def start_timer() -> None:
         g.started = time.perf_counter()
 
-    children: dict[tuple, tuple] = {}  # labelled metric children, looked up once per label set
-
     @app.after_request
     def record(response: Response) -> Response:
-        method = request.method if request.method in METHODS else "other"  # a caller picks the method: bound it
-        key = (request.url_rule.rule if request.url_rule else "unmatched", method, response.status_code)
-        pair = children.get(key)
-        if pair is None:
-            pair = children[key] = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0], key[1]))
-        pair[0].inc()
-        pair[1].observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        observe(request.url_rule.rule if request.url_rule else "unmatched", request.method, response.status_code,
+                time.perf_counter() - g.get("started", time.perf_counter()))
         return response
+
+
+_children: dict[tuple, tuple] = {}  # labelled metric children, looked up once per label set
+
+
+def observe(route: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its time; shared by Flask and the fast path (api/fastpath.py)."""
+    key = (route, method if method in METHODS else "other", status)  # a caller picks the method: bound it
+    pair = _children.get(key)
+    if pair is None:
+        pair = _children[key] = (REQUESTS.labels(key[0], key[1], str(key[2])), LATENCY.labels(key[0], key[1]))
+    pair[0].inc()
+    pair[1].observe(seconds)
 
 
 def _check(probe) -> dict:

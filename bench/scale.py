@@ -15,8 +15,8 @@ the app DB and their partitions added (what the connections sensor does, without
 per-user runs: its cursor is set past those events), then a first scheduled pass syncs everyone
 in full ("initial"). A tick is the schedule evaluated by the code server (`scheduleDryRun`, the
 UI's "Test schedule") and its run requests launched into the run queue, as the daemon's
-scheduler would at :00 and :30; the daemon dequeues and launches them. Target: the no-change pass
-in <= 5 minutes.
+scheduler would at :00 and :30; the daemon dequeues and launches them. Target (issue 18): the
+no-change pass for 1,000 users in <= 30 s.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from deploy import prod
 
 LOCATION = {"repositoryLocationName": "", "repositoryName": "__repository__"}  # the location's name: workspace()
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+TARGET_S = 30.0  # issue 18: the scheduled no-change pass for 1,000 users
 DRY_RUN = """mutation($selector: ScheduleSelector!, $timestamp: Float) {
   scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
     __typename
@@ -66,7 +67,9 @@ SET_CURSOR = """mutation($selector: SensorSelector!, $cursor: String) {
   setSensorCursor(sensorSelector: $selector, cursor: $cursor) { __typename ... on Sensor { name } }
 }"""
 SCHEDULE_JOB = """query($selector: ScheduleSelector!) { scheduleOrError(scheduleSelector: $selector) {
-  ... on Schedule { pipelineName } } }"""
+  ... on Schedule { id pipelineName } } }"""
+STOP_SCHEDULE = """mutation($id: String) { stopRunningSchedule(id: $id) { __typename
+  ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }"""
 WORKSPACE = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"""
 
 
@@ -160,6 +163,11 @@ def seed(env: dict[str, str], dagster_url: str, instance) -> int:
         appdb.close()
     user_ids = sorted({event.user_id for event in events})
     instance.add_dynamic_partitions(users.name, user_ids)
+    # The bench ticks the schedule itself; the daemon's own :00 and :30 ticks would queue passes of their own.
+    schedule = graphql(dagster_url, SCHEDULE_JOB, {"selector": {**LOCATION, "scheduleName": "incremental_sync_schedule"}})
+    stopped = graphql(dagster_url, STOP_SCHEDULE, {"id": schedule["scheduleOrError"]["id"]})["stopRunningSchedule"]
+    if stopped.get("scheduleState", {}).get("status") != "STOPPED":
+        raise SystemExit(f"could not stop the schedule's own ticks: {stopped}")
     sensor = graphql(dagster_url, SET_CURSOR, {"selector": {**LOCATION, "sensorName": "connections_sensor"},
                                                "cursor": str(events[-1].id)})["setSensorCursor"]
     if sensor["__typename"] != "Sensor":
@@ -228,7 +236,7 @@ def phases(instance, record) -> dict:
             "op_record_events": synced[-1] - synced[0], "op_compile": op_end - synced[-1],
             "after_op": end - op_end, "events": len(synced),
             "users": op_metadata.get("users", 0), "failed_syncs": op_metadata.get("failed", 0),
-            "documents_refreshed": op_metadata.get("documents_refreshed", 0)}
+            "documents_refreshed": op_metadata.get("documents_rebuilt", 0)}
 
 
 def sessions(deployment: prod.Deployment) -> dict[str, int]:
@@ -326,8 +334,9 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
         print(f"              {r['events_recorded']} materializations recorded; Postgres sessions opened: "
               + ", ".join(f"{k} {v}" for k, v in r["postgres_sessions_opened"].items()))
     no_change = next(r for r in results if r["pass"] == "no-change")
-    verdict = "met" if no_change["wall_s"] <= 300 else "MISSED"
-    print(f"  no-change pass {no_change['wall_s']} s: target <= 300 s {verdict}")
+    verdict = "met" if no_change["wall_s"] <= TARGET_S else "MISSED"
+    print(f"  no-change pass {no_change['wall_s']} s: target <= {TARGET_S} s for 1,000 users, {verdict} "
+          f"(ratio {no_change['wall_s'] / TARGET_S:.2f} of the budget)")
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from cli.common import appdb, clear_errors, keyring, settings as load_settings
 def _check_user_id(_ctx, _param, value: str | None) -> str | None:
     from sylo.export_layout import USER_ID
 
-    if value is not None and not USER_ID.match(value):
+    if value is not None and not USER_ID.fullmatch(value):
         raise click.BadParameter("use up to 100 letters, digits, _ or -, starting with a letter or digit")
     return value
 
@@ -66,31 +66,54 @@ def users_create(email: str, user_id: str | None, name: str | None, as_json: boo
                 f"Signing secret {made.secret.id}:  {made.signing_secret}"])
 
 
+def _check_kinds(_ctx, _param, value: str | None) -> tuple[str, ...] | None:
+    from sylo import read_kinds
+
+    if value is None:
+        return None
+    try:
+        chosen = read_kinds.checked(value.replace(",", " ").split())
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    if not chosen:
+        raise click.BadParameter(f"name at least one of {', '.join(read_kinds.PARTS)}")
+    return chosen
+
+
 @users_group.command("token")
 @click.argument("user_id")
 @click.option("--label", default=None, help="What the token is for, such as the agent that uses it.")
+@click.option("--kinds", callback=_check_kinds, metavar="KIND[,KIND...]",
+              help="The only document kinds it may read (projects, communications, tasks, financials); "
+                   "default every kind. The all briefing needs every kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @clear_errors
-def users_token(user_id: str, label: str | None, as_json: bool) -> None:
+def users_token(user_id: str, label: str | None, kinds: tuple[str, ...] | None, as_json: bool) -> None:
     """Issue a new API token for a user, shown once."""
+    from sylo import read_kinds
+
     with appdb(load_settings()) as db:
-        info, token = db.issue_token(user_id, label)
-    _show_once({"user_id": user_id, "api_token": token, "token_id": info.id}, as_json,
-               [f"API token {info.id} for {user_id}: {token}"])
+        info, token = db.issue_token(user_id, label, kinds=kinds)
+    _show_once({"user_id": user_id, "api_token": token, "token_id": info.id, "kinds": list(info.kinds)}, as_json,
+               [f"API token {info.id} for {user_id}: {token}",
+                f"It may read {read_kinds.describe(info.kinds)}."])
 
 
 @users_group.command("tokens")
 @click.argument("user_id")
 @clear_errors
 def users_tokens(user_id: str) -> None:
-    """List a user's API tokens (ids and labels; tokens themselves are never stored)."""
+    """List a user's API tokens (ids, what each may read, labels; tokens themselves are never stored)."""
+    from sylo import read_kinds
+
     with appdb(load_settings()) as db:
         if db.get_user(user_id) is None:
             raise click.ClickException(f"no user with id {user_id!r}")
         tokens = db.tokens(user_id)
     for token in tokens:
         state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "live"
-        click.echo(f"{token.id}  created {_when(token.created_at)}  {state}  {token.label or ''}".rstrip())
+        reads = "reads " + (",".join(token.kinds) if token.kinds != read_kinds.PARTS else "every kind")
+        click.echo(f"{token.id}  created {_when(token.created_at)}  {state}  {reads}  {token.label or ''}".rstrip())
     if not tokens:
         click.echo(f"{user_id} has no API tokens; issue one with `sylo users token {user_id}`.")
 
@@ -132,6 +155,41 @@ def users_secret(user_id: str, rotate: bool, grace_hours: float, as_json: bool) 
     _show_once({"user_id": user_id, "signing_secret": secret, "secret_id": info.id}, as_json,
                [f"Signing secret {info.id} for {user_id}: {secret}",
                 f"Previous secrets keep verifying for {grace_hours:g} hour(s)."])
+
+
+@users_group.command("policy")
+@click.argument("user_id")
+@click.argument("action", required=False)
+@click.argument("setting", required=False)
+@clear_errors
+def users_policy(user_id: str, action: str | None, setting: str | None) -> None:
+    """List what a user's agents may do per action, or set one: ACTION allow|ask|deny.
+
+    allow: sent at once; ask: held until the owner approves it on the dashboard; deny: refused."""
+    from sylo.commands.catalog import CATALOG
+    from sylo.commands.policy import SETTINGS, Policies, UnknownUser
+
+    if action is not None and action not in CATALOG:
+        raise click.BadParameter(f"no action {action!r}; one of: {', '.join(CATALOG)}", param_hint="ACTION")
+    if action is not None and setting is None:
+        raise click.UsageError(f"give the setting too: sylo users policy {user_id} {action} allow|ask|deny")
+    if setting is not None and setting not in SETTINGS:
+        raise click.BadParameter(f"{setting!r} is not a setting; use allow, ask or deny", param_hint="SETTING")
+    with appdb(load_settings()) as db:
+        if db.get_user(user_id) is None:
+            raise click.ClickException(f"no user {user_id!r}; `sylo users list` shows them")
+        policies = Policies(db.engine)
+        if action is not None:
+            try:
+                choice = policies.set(user_id, action, setting, by="cli")
+            except UnknownUser:
+                raise click.ClickException(f"no user {user_id!r}; `sylo users list` shows them") from None
+            click.echo(f"{user_id}: {action} is now {choice.setting}" + (" (the default)." if choice.default else "."))
+            return
+        choices = policies.choices(user_id)
+    width = max(len(name) for name in CATALOG)
+    for choice in choices:
+        click.echo(f"{choice.action:<{width}}  {choice.setting:<5}  {'default' if choice.default else 'set'}")
 
 
 @users_group.command("list")

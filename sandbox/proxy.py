@@ -40,7 +40,7 @@ def _header_errors(request: Request) -> list[dict]:
             errors.append({"code": "invalid_type", "message": "Required", "path": [name.lower()]})
         elif len(value) > 255:
             errors.append({"code": "too_big", "message": "At most 255 characters", "path": [name.lower()]})
-    if request.headers.get("Retries") and not request.headers["Retries"].isdigit():
+    if request.headers.get("Retries") and not re.fullmatch(r"[0-9]+", request.headers["Retries"]):
         errors.append({"code": "invalid_type", "message": "Expected number", "path": ["retries"]})
     if request.headers.get("Retry-On") and not re.fullmatch(r"\d+(,\d+)*", request.headers["Retry-On"]):
         errors.append({"code": "invalid_string", "message": "Invalid", "path": ["retry-on"]})
@@ -103,7 +103,7 @@ class Proxy:
     @staticmethod
     def _wait(reply: Reply, service: str, attempt: int) -> float:
         after = reply.headers.get("Retry-After")
-        if service in RETRY_AFTER_PROVIDERS and after and after.isdigit():
+        if service in RETRY_AFTER_PROVIDERS and after and re.fullmatch(r"[0-9]+", after):
             return min(600.0, float(after))
         return min(600.0, 3.0 * 2**attempt)
 

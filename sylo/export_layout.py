@@ -15,7 +15,7 @@ FORMATS = ("md", "json", "yaml")
 CLIENTS = ("claude-code", "claude-desktop", "cursor", "vscode")
 MEDIA_TYPES = {"md": "text/markdown; charset=utf-8", "json": "application/json",
                "yaml": "application/yaml; charset=utf-8"}
-USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")  # fullmatch: `$` would let a trailing newline in
 
 
 class ExportLayout:
@@ -24,7 +24,7 @@ class ExportLayout:
 
     def user_dir(self, user_id: str) -> Path:
         """A user's folder; ids are checked so no path can leave the export root."""
-        if not USER_ID.match(user_id):
+        if not USER_ID.fullmatch(user_id):
             raise ValueError(f"not a valid user id: {user_id!r}")
         return self.root / user_id
 
@@ -45,4 +45,4 @@ class ExportLayout:
         """Every user that has an export folder."""
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and USER_ID.match(p.name))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and USER_ID.fullmatch(p.name))

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
         description="Browser Origins allowed to call /mcp, comma-separated; the public URL's origin is always allowed.",
     )
     token_cache_seconds: float = Field(
-        10.0, ge=0, description="How long an API worker remembers a valid token; a revocation reaches every worker within this."
+        10.0, ge=0, description="How long at most an API worker remembers a valid token; a revocation reaches every "
+                                "worker within a second (each checks for new revocations once a second), within this "
+                                "if that check is not answered."
     )
     api_workers: int = Field(2, ge=1, description="gunicorn worker processes started by `sylo serve`.")
 
@@ -123,6 +125,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="How long a command may stay running (n8n answered 202) before it fails for want of a result."
     )
     command_rate_limit: int = Field(100, ge=1, description="Commands each user may send per minute.")
+    approval_ttl_hours: float = Field(
+        72.0, gt=0, description="How long a command waits for the owner's approval before it expires unsent."
+    )
+    external_actions_per_day: int = Field(
+        50, ge=1, description="Commands each user may send in any 24 hours for actions that reach outside the studio "
+                              "(mail, reminders, posts, videos); declined and expired ones do not count."
+    )
     command_max_bytes: int = Field(64 * 1024, ge=1024, description="Largest accepted command body, in bytes.")
     # Deliveries mostly wait (on n8n, on the commit their outcome shares with the others in flight):
     # 32 at once let one commit settle a dozen of them; 8 drained the outbox at 0.6x the rate.

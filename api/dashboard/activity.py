@@ -46,11 +46,19 @@ REFUSALS = (
                                "safe. Nothing was done; the agent can simply try again."),
     ("rate limit", "Your agents sent more commands in one minute than Sylo allows. Nothing was done; the agent can "
                    "try again in a minute."),
+    ("action not allowed", "You set this to Never on the Permissions page, so Sylo refused it and nothing was "
+                           "done."),
+    ("daily limit", "Your agents had already done as many things that reach outside the studio as Sylo allows in "
+                    "a day, so nothing was done. The agent can try again once the day's count goes down."),
     ("invalid params", "Some of what it asked for was missing or not valid, so nothing was done."),
     ("unknown action", "Sylo has no action by that name, so nothing was done."),
     ("malformed body", "The request was not a command Sylo understands, so nothing was done."),
 )
 SOURCES = {"http": "a signed command (the API)", "mcp": "an MCP tool call"}
+# Requests the owner's permissions held back, and how they ended.
+HELD = {"awaiting_approval": "Nothing is done until you approve it on the Permissions page.",
+        "declined": "You declined it, so it was not done.",
+        "expired": "Nobody approved it in time, so it was not done."}
 
 
 @dataclass
@@ -107,8 +115,21 @@ def page_of_entries(user_id: str, before: int | None) -> tuple[list[AuditEntry],
     return page, page[-1].id if len(found) > PAGE_SIZE else None
 
 
+# Apps signed in with OAuth (Agent setup lists them): what each audit entry means for the owner.
+# A refresh is the app keeping its access, which it does hourly: audited, but not news.
+APPS = {
+    "oauth.granted": ("You let an app use Sylo", "connected", "ok", None),
+    "oauth.revoked": ("An app's access to Sylo ended", "removed", "neutral", None),
+}
+STOLEN = ("One of the app's sign-in tokens was used twice, which happens when someone else holds a copy, so Sylo "
+          "ended its access. If the app is yours, connect it again from the app.")
+QUIET = {"oauth.refreshed"}
+
+
 def starts_row(entry: AuditEntry) -> bool:
     """A command's own steps (delivered, retried, failed...) belong to the row of its acceptance."""
+    if entry.kind in QUIET:
+        return False
     return entry.command_id is None or entry.kind in ("command.accepted", "command.replayed")
 
 
@@ -130,9 +151,21 @@ def row(entry: AuditEntry, names: "Names", command: Command | None = None) -> Ro
         return Row(entry.created_at, [("text", "Your agent repeated its request to "), *intent(entry.action)],
                    "not repeated", "neutral", "Sylo had already accepted it, so it was not carried out a second time.",
                    href=url_for("dashboard.command_detail", command_id=entry.command_id) if entry.command_id else None)
+    if entry.kind == "policy.changed":
+        before, _, after = (entry.detail or "").partition(" → ")
+        return Row(entry.created_at, [("text", "You changed what your agents may do: "), *intent(entry.action),
+                                      ("text", f" is now “{after or entry.detail}”")], "changed", "neutral",
+                   f"It was “{before}”." if after else None,
+                   facts=[("Changed on", "the dashboard" if entry.source == "dashboard" else "the command line")])
     if entry.kind == "connection.refused":
         return Row(entry.created_at, [("text", "Nango reported one of your connections as someone else's")],
                    "refused", "warn", "Sylo kept the connection yours; nothing changed.",
+                   facts=[("What Sylo noted", entry.detail or "")])
+    if entry.kind in APPS:
+        sentence, status, tone, explanation = APPS[entry.kind]
+        if entry.outcome == "refused":
+            status, tone, explanation = "ended by Sylo", "bad", STOLEN
+        return Row(entry.created_at, [("text", sentence)], status, tone, explanation,
                    facts=[("What Sylo noted", entry.detail or "")])
     if entry.outcome == "refused":
         return _refusal_row(entry)
@@ -148,6 +181,10 @@ def _command_row(entry: AuditEntry, command: Command, names: "Names") -> Row:
                                    "The workflow reported that it did not succeed.")
     elif command.status == "queued" and command.attempts:
         status, explanation = "waiting to be sent again", "n8n did not take it yet; Sylo keeps trying."
+    elif command.status in HELD:
+        explanation = HELD[command.status]
+    elif command.decided_at:
+        explanation = f"You approved it on {command.decided_at:%d %b at %H:%M} UTC."
     return Row(entry.created_at, [("text", "Your agent asked to "), *describe(command.action, command.params, names)],
                status, tone, explanation, href=url_for("dashboard.command_detail", command_id=command.id))
 

@@ -16,7 +16,7 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 
 from api import sessions
 from api.dashboard.blueprint import bp, sylo as _sylo
-from sylo import mcp_configs
+from sylo import mcp_configs, read_kinds
 from sylo.export_layout import CLIENTS
 from sylo.keyring import DecryptionFailed, Keyring, KeyringError
 from sylo.oauth import scopes
@@ -43,7 +43,8 @@ def agents() -> Response:
     return render_template(
         "dashboard/agents.html", mcp_url=mcp_configs.endpoint(base), public_https=base.startswith("https://"),
         configs=[_config(client, base, new_token) for client in CLIENTS], new_token=new_token,
-        new_secret=fresh.get("secret"), tokens=appdb.tokens(g.user_id), secrets=secrets, now=now,
+        new_secret=fresh.get("secret"), tokens=[_token_row(t) for t in appdb.tokens(g.user_id)], secrets=secrets,
+        now=now, kinds=read_kinds.WORDS,
         live_secret=any(not s.revoked_at and (not s.expires_at or s.expires_at > now) for s in secrets),
         grants=[_grant_row(grant) for grant in _sylo().oauth.store.grants(g.user_id)], grace_hours=GRACE_HOURS)
 
@@ -56,10 +57,16 @@ def _config(client: str, base: str, token: str | None) -> dict:
 
 
 def _grant_row(grant) -> dict:
-    may = ["read your context"] + (["send commands"] if scopes.WRITE in grant.scopes else [])
+    reads = "read your context" if grant.kinds == read_kinds.PARTS else f"read {read_kinds.describe(grant.kinds)}"
+    may = ([reads] if scopes.READ in grant.scopes else []) + (["send commands"] if scopes.WRITE in grant.scopes else [])
     where = "an app on this computer" if is_loopback(grant.redirect_uri) else host_of(grant.redirect_uri)
-    return {"id": grant.id, "name": grant.client_name or grant.client_id, "may": " and ".join(may), "where": where,
-            "created_at": grant.created_at, "last_used_at": grant.last_used_at}
+    return {"id": grant.id, "name": grant.client_name or grant.client_id, "may": " and ".join(may) or "nothing",
+            "where": where, "created_at": grant.created_at, "last_used_at": grant.last_used_at}
+
+
+def _token_row(token) -> dict:
+    return {"id": token.id, "label": token.label, "created_at": token.created_at, "revoked_at": token.revoked_at,
+            "reads": read_kinds.describe(token.kinds)}
 
 
 @bp.get("/agents/config/<client>.json")
@@ -78,8 +85,15 @@ def download_config(client: str) -> Response:
 @bp.post("/agents/tokens")
 @sessions.signed_in
 def create_token() -> Response:
+    """A new token reading the kinds ticked (every kind when the form named none)."""
     label = request.form.get("label", "").strip()[:200] or None
-    _, token = _sylo().appdb.issue_token(g.user_id, label=label)
+    kinds = None
+    if request.form.get("kinds_shown") == "yes":
+        kinds = tuple(kind for kind in read_kinds.PARTS if kind in request.form.getlist("kinds"))
+        if not kinds:
+            flash("Tick at least one kind of document the app may read.")
+            return redirect(url_for("dashboard.agents") + "#step-1", code=303)
+    _, token = _sylo().appdb.issue_token(g.user_id, label=label, kinds=kinds)
     _keep_reveal("token", token)
     return redirect(url_for("dashboard.agents") + "#step-2", code=303)
 

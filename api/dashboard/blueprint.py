@@ -13,8 +13,8 @@ bp = Blueprint("dashboard", __name__)
 # The main navigation: (endpoint, label, icon in static/icons.svg). Pages of one section (a
 # command's detail, a confirmation) mark their section as current through `section`.
 NAVIGATION = (("dashboard.home", "Home", "home"), ("dashboard.connections", "Connections", "plug"),
-              ("dashboard.agents", "Agent setup", "agent"), ("dashboard.context", "Context", "book"),
-              ("dashboard.activity", "Activity", "pulse"))
+              ("dashboard.agents", "Agent setup", "agent"), ("dashboard.permissions", "Permissions", "shield"),
+              ("dashboard.context", "Context", "book"), ("dashboard.activity", "Activity", "pulse"))
 
 
 # Pages that belong to a section of the navigation without being its page.

@@ -4,7 +4,8 @@ The request is checked (by Authlib, see `api/oauth_server.py`) before anything i
 unknown client or a redirect URI it did not register gets a page here, never a redirect; any
 other problem goes back to the app with the error and `iss`. Not signed in: the sign-in page, then
 back here. The page names the app as it calls itself, where the answer goes (an app on this
-computer, or a web address), what it may read, and asks separately whether it may send commands.
+computer, or a web address), what it may read (each document kind a box the owner can untick: issue
+17's read kinds), and asks separately whether it may send commands.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flask import Response, g, redirect, render_template, request, url_for
 
 from api import sessions
 from api.dashboard.blueprint import bp, sylo as _sylo
+from sylo import read_kinds
 from sylo.oauth import scopes
 from sylo.oauth.models import Owner
 from sylo.oauth.uris import host_of, is_loopback
@@ -40,9 +42,18 @@ def authorize() -> Response:
     g.user_id = session.user_id
     if request.method == "GET":
         return _consent_page(grant)
-    allowed = scopes.ALL if request.form.get("commands") == "yes" else (scopes.READ,)
-    owner = Owner(session.user_id, allowed) if request.form.get("decision") == "allow" else None
+    owner = _decision(session.user_id) if request.form.get("decision") == "allow" else None
     return server.create_authorization_response(grant=grant, grant_user=owner)
+
+
+def _decision(user_id: str) -> Owner:
+    """What the owner allowed: commands if ticked; the kinds ticked (every kind when the form showed none),
+    and no reading at all when every kind was unticked."""
+    kinds = read_kinds.PARTS
+    if request.form.get("kinds_shown") == "yes":
+        kinds = tuple(kind for kind in read_kinds.PARTS if kind in request.form.getlist("kinds"))
+    allowed = ((scopes.READ,) if kinds else ()) + ((scopes.WRITE,) if request.form.get("commands") == "yes" else ())
+    return Owner(user_id, allowed, kinds)
 
 
 def _consent_page(grant) -> Response:
@@ -52,7 +63,7 @@ def _consent_page(grant) -> Response:
         "dashboard/consent.html", client_name=client.name, client=client.record,
         metadata_host=host_of(client.record.client_id) if client.record.kind == "metadata_document" else None,
         redirect_uri=redirect_uri, redirect_host=host_of(redirect_uri), on_this_computer=is_loopback(redirect_uri),
-        reads=scopes.SCOPES[scopes.READ] if scopes.READ in asked else None,
+        reads=scopes.SCOPES[scopes.READ] if scopes.READ in asked else None, kinds=read_kinds.WORDS,
         commands=scopes.SCOPES[scopes.WRITE] if scopes.WRITE in asked else None,
         params=[(name, request.args[name]) for name in OAUTH_PARAMS if name in request.args],
         account=_sylo().appdb.get_user(g.user_id))

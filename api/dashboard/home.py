@@ -12,6 +12,7 @@ from api.dashboard import activity as activity_page
 from api.dashboard.blueprint import bp, sylo as _sylo
 from api.dashboard.connections import connection_cards
 from api.dashboard.context_page import amount, count, read_json, summary, unknown
+from api.dashboard.permissions import waiting_count
 from sylo.clock import utc_now
 
 RECENT = 3  # activity rows on the home page
@@ -40,11 +41,21 @@ def home() -> Response:
     entries, _ = activity_page.page_of_entries(user_id, None)
     names = activity_page.Names(user_id)
     rows = [activity_page.row(entry, names) for entry in entries]
-    items = (_connection_items(cards) + _money_and_work(briefing) + _activity_items(rows)
+    items = (_approval_items(user_id) + _connection_items(cards) + _money_and_work(briefing) + _activity_items(rows)
              + _agent_items(user_id))
     return render_template("dashboard/home.html", studio=(user.display_name or user.email or "your studio") if user
                            else "your studio", items=items, figures=summary(briefing), recent=rows[:RECENT],
                            cards=cards)
+
+
+def _approval_items(user_id: str) -> list[Attention]:
+    waiting = waiting_count(user_id)
+    if not waiting:
+        return []
+    return [Attention("warn", f"{count(waiting, 'request')} from your agents {'wait' if waiting != 1 else 'waits'} "
+                              "for your approval",
+                      "Nothing is done until you approve. Unanswered requests expire.",
+                      url_for("dashboard.permissions") + "#approvals", "Review and decide")]
 
 
 def _connection_items(cards: list[dict]) -> list[Attention]:

@@ -48,6 +48,7 @@ from api import create_app  # noqa: E402
 from sylo.appdb import AppDB  # noqa: E402
 from sylo.commands import build_worker  # noqa: E402
 from sylo.commands.delivery import Forwarder  # noqa: E402
+from sylo.commands.policy import Policies  # noqa: E402
 from sylo.commands.signing import sign  # noqa: E402
 from sylo.keyring import Keyring, generate_entry  # noqa: E402
 from sylo.settings import Settings  # noqa: E402
@@ -264,6 +265,8 @@ class Sylo:
         credentials = self.appdb.create_user_with_credentials("studio", "owner@studio.example",
                                                               Keyring.from_settings(self.settings))
         self.secret, self.token = credentials.signing_secret, credentials.api_token
+        for action in ACTIONS:  # this checks n8n's answers, not approvals: the owner allows every action
+            Policies(self.appdb.engine).set("studio", action, "allow", by="cli")
         self.server = make_server("127.0.0.1", self.port, create_app(self.settings, self.appdb), threaded=True)
         self.worker = build_worker(self.settings, self.appdb, poll_seconds=0.2, sweep_seconds=1.0)
         for target in (self.server.serve_forever, self.worker.run):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring
 import math
 import re
 from collections.abc import Callable
@@ -164,7 +165,7 @@ def _scalar(value: object) -> str:
 
 
 def _string(text: str) -> str:
-    quoted = json.dumps(text, ensure_ascii=False)
+    quoted = encode_basestring(text)  # what json.dumps(text, ensure_ascii=False) returns, without its dispatch
     return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted) if _YAML_UNSAFE.search(quoted) else quoted
 
 

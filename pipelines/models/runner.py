@@ -37,6 +37,7 @@ class ModelRunner:
     def prepare(self) -> None:
         schemas = tuple(sorted({m.schema for m in self.project.order}))
         with self.warehouse.transaction() as tx:
+            self.warehouse.take_ddl_turn(tx)
             for statement in self.sql.render("prepare_models", schemas=schemas):
                 tx.execute(statement)
 
@@ -50,17 +51,29 @@ class ModelRunner:
     def run(self, user_ids: list[str] | None, as_of: datetime, only: set[str] | None = None) -> list[ModelResult]:
         """Build every model (or `only` those) for the users (None: everyone), in dependency order."""
         self.prepare()
+        seen = self._builds()
         rebuild = self.stale_models()
-        return [self.run_model(model, user_ids, as_of, full=model.name in rebuild)
+        return [self.run_model(model, user_ids, as_of, full=model.name in rebuild,
+                               seen=seen.get(model.name, ()))
                 for model in self.project.order if only is None or model.name in only]
 
-    def run_model(self, model: Model, user_ids: list[str] | None, as_of: datetime, *, full: bool = False) -> ModelResult:
-        """Build one model: a table for the users' slice (or everyone's), a view or seed when it changed."""
+    def run_model(self, model: Model, user_ids: list[str] | None, as_of: datetime, *, full: bool = False,
+                  seen: tuple | None = None) -> ModelResult:
+        """Build one model: a table for the users' slice (or everyone's), a view or seed when it changed.
+
+        `seen` is the model's build (digest, built_at; `()` for none) when the run decided to rebuild it
+        in full: if another process has rebuilt it as defined since, only this run's users' slice is left."""
         started = time.perf_counter()
         if not model.per_user and not full:
             return ModelResult(model.name, 0, 0.0, False)  # a view or seed is the same for everyone until it changes
         full = full or user_ids is None or not model.per_user
         with self.warehouse.transaction() as tx:
+            if full:  # other runs may be (re)creating it right now: wait for them, then see what they did
+                self.warehouse.take_ddl_turn(tx)
+                now = self._builds(tx).get(model.name)
+                if seen is not None and user_ids is not None and model.per_user and now and now != seen \
+                        and now[0] == model.digest:
+                    full = False
             if model.materialized == "seed":
                 rows = self._load_seed(tx, model)
             else:
@@ -73,6 +86,13 @@ class ModelRunner:
             by_user, failing = self._outcomes(tx, model, user_ids, filtered=not full)
         return ModelResult(model.name, sum(by_user.values()), time.perf_counter() - started, full,
                            {name: sum(users.values()) for name, users in failing.items()}, by_user, failing)
+
+    def _builds(self, tx: Transaction | None = None) -> dict[str, tuple]:
+        """Each model's last build: name -> (digest, built_at)."""
+        if tx is None:
+            with self.warehouse.read() as tx:
+                return self._builds(tx)
+        return {name: (digest, built_at) for name, digest, built_at in tx.execute(self.sql.render("model_builds")[0])}
 
     def _outcomes(self, tx: Transaction, model: Model, user_ids: list[str] | None, *,
                   filtered: bool) -> tuple[dict[str, int], dict[str, dict[str, int]]]:

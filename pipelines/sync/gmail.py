@@ -54,7 +54,7 @@ class GmailMessage(BaseModel):
     @field_validator("historyId", "internalDate", mode="before")
     @classmethod
     def _digits(cls, value: object) -> object:
-        if isinstance(value, str) and not value.isdigit():
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             raise ValueError(f"expected a decimal string, got {value!r}")
         return value
 

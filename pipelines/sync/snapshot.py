@@ -17,8 +17,10 @@ from pipelines.sync.asana import AsanaProject, AsanaTask, project_row, task_row
 from pipelines.sync.gmail import GmailMessage, to_row
 from pipelines.sync.xero import XeroContact, XeroInvoice, contact_row, invoice_row
 from pipelines.warehouse import Batch, StreamState, Tombstones, Warehouse
+from sylo.services import SERVICES
 
-STREAMS = ("gmail.messages", "asana.projects", "asana.tasks", "xero.contacts", "xero.invoices")
+# A stream is `<service>.<table without the service's prefix>`: gmail.messages, asana.tasks, ...
+STREAMS = tuple(f"{s.name}.{t.removeprefix(s.name + '_')}" for s in SERVICES for t in s.table_names)
 
 
 class Snapshots(Protocol):

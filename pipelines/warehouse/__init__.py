@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.warehouse.statements import SqlFiles
-
-RAW_TABLES = ("gmail_messages", "asana_projects", "asana_tasks", "xero_contacts", "xero_invoices")
+from sylo import services
 
 
 @dataclass
@@ -161,6 +160,11 @@ class Warehouse(ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def take_ddl_turn(self, tx: "Transaction") -> None:
+        """Hold the warehouse's DDL turn until `tx` ends, so runs in other processes that create or
+        replace the same schemas and relations wait instead of colliding. DuckDB allows one writing
+        process per file, so by default there is nothing to wait for."""
+
     def ensure_schema(self) -> None:
         with self.transaction() as tx:
             for statement in self.sql.render("create_raw_schema"):
@@ -290,7 +294,7 @@ class Warehouse(ABC):
 
     def purge(self, user_id: str, service: str) -> None:
         """Delete what was synced from `service` for `user_id` (the owner disconnected it and asked)."""
-        tables = tuple(table for table in RAW_TABLES if table.startswith(service + "_"))
+        tables = services.service(service).table_names
         with self.transaction() as tx:
             for statement, params in self.sql.bind("purge_service", {"user_id": user_id, "service": service},
                                                    tables=tables):

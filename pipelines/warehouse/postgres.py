@@ -41,8 +41,16 @@ class _PgTransaction(Transaction):
         self.cursor.execute(self.sql.render("drop_staged")[0])
 
 
+# pg_advisory_xact_lock's key for creating and replacing relations: Postgres's CREATE (TABLE, VIEW,
+# SCHEMA) is not safe against a concurrent CREATE of the same name, which fails on a catalog index.
+DDL_LOCK = 0x5_7100_0DD1
+
+
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
+
+    def take_ddl_turn(self, tx: Transaction) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": DDL_LOCK})
 
     def __init__(self, url: str, pool_size: int = 8):
         super().__init__()

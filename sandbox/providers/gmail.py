@@ -6,6 +6,7 @@ newest first, omits empty lists, caps `maxResults` at 500, and 404s a too-old `s
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -85,7 +86,7 @@ def dispatch(up: Upstream) -> Reply:
 
 def _max_results(up: Upstream) -> int:
     raw = up.args.get("maxResults", "100")
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]+", raw):
         raise invalid(f"Invalid value at 'max_results' (TYPE_UINT32), \"{raw}\"")
     return min(500, max(1, int(raw)))
 
@@ -97,7 +98,7 @@ def _encode_token(mailbox: Mailbox, offset: int) -> str:
 def _decode_token(mailbox: Mailbox, token: str | None) -> int:
     if not token:
         return 0
-    value = int(token) - int(mailbox.email.encode().hex()[:8], 16) if token.isdigit() else -1
+    value = int(token) - int(mailbox.email.encode().hex()[:8], 16) if re.fullmatch(r"[0-9]{1,30}", token) else -1
     if value < 0 or value % _TOKEN_STEP:
         raise invalid("Invalid pageToken")
     return value // _TOKEN_STEP
@@ -120,7 +121,7 @@ def _query_filter(q: str, mailbox: Mailbox, now_ms: int):
         if key in ("after", "before"):
             bound = _q_time(value)
             tests.append((lambda m, b=bound: m.internal_ms > b) if key == "after" else (lambda m, b=bound: m.internal_ms < b))
-        elif key in ("newer_than", "older_than") and value[:-1].isdigit() and value[-1] in "dmy":
+        elif key in ("newer_than", "older_than") and re.fullmatch(r"[0-9]+", value[:-1]) and value[-1] in "dmy":
             span = int(value[:-1]) * {"d": 1, "m": 30, "y": 365}[value[-1]] * 86_400_000
             tests.append((lambda m, s=span: m.internal_ms >= now_ms - s) if key == "newer_than"
                          else (lambda m, s=span: m.internal_ms < now_ms - s))
@@ -252,7 +253,7 @@ def list_history(up: Upstream, mailbox: Mailbox) -> Reply:
     raw = up.args.get("startHistoryId")
     if raw is None:
         raise GmailError(400, "Required parameter: startHistoryId", "required", "INVALID_ARGUMENT")
-    if not raw.isdigit():
+    if not re.fullmatch(r"[0-9]+", raw):
         raise invalid(f"Invalid value at 'start_history_id' (TYPE_UINT64), \"{raw}\"")
     start = int(raw)
     if start < mailbox.history_floor:

@@ -210,7 +210,7 @@ def paged_list(up: Upstream, key: str, rows: list, render, modified_ms) -> Reply
             raise validation("Your request is not filtering Invoices efficiently. Please use paging.",
                              "HighVolumeException")
         return envelope(up, key, records)
-    if not page_raw.isdigit() or int(page_raw) < 1:
+    if not re.fullmatch(r"[0-9]+", page_raw) or int(page_raw) < 1:
         raise validation("page must be a positive integer")
     page, size = int(page_raw), _page_size(size_raw)
     chunk = records[(page - 1) * size:page * size]
@@ -222,7 +222,7 @@ def _page_size(raw: str | None) -> int:
     """`pageSize` 1..1000, 100 when absent (Xero's paging change of July 2024; providers.md §3.3)."""
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not re.fullmatch(r"[0-9]+", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise validation(f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
 

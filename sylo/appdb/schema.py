@@ -49,6 +49,7 @@ api_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("kinds", String(200)),  # the document kinds it may read, space-separated; NULL: every kind (sylo.read_kinds)
     UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
 )
 
@@ -71,7 +72,8 @@ commands = Table(
     Column("action", String(100), nullable=False),
     Column("params", Text, nullable=False),  # validated, re-serialised JSON: what is forwarded
     Column("source", String(20), nullable=False),  # http | mcp
-    # queued | delivering | delivered | running | succeeded | failed (awaiting_approval, declined, expired: to come)
+    # awaiting_approval (held for the owner) | queued | delivering | delivered | running | succeeded | failed
+    # | declined | expired (the owner said no, or did not answer in time)
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
@@ -85,6 +87,7 @@ commands = Table(
     Column("failure_cause", String(30)),  # why the last attempt failed: not_registered, auth, unreachable, ...
     Column("failing_since", DateTime(timezone=True)),  # when this run of failures of that class began
     Column("result_due_at", DateTime(timezone=True)),  # running: when it fails if n8n has not reported
+    Column("decided_at", DateTime(timezone=True)),  # when the owner approved or declined it (who: the audit log)
     UniqueConstraint("user_id", "message_id", name="uq_commands_user_message"),
     Index("ix_commands_due", "status", "next_attempt_at"),
     Index("ix_commands_user_created", "user_id", "created_at"),
@@ -114,6 +117,14 @@ delivery_counts = Table(
     Column("outcome", String(20), primary_key=True),  # delivered | running | retry | failed
     Column("cause", String(30), primary_key=True),
     Column("count", Integer, nullable=False),
+)
+
+action_policies = Table(
+    "action_policies", metadata,  # the owner's choices that differ from the defaults (sylo/commands/policy.py)
+    Column("user_id", String(100), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("action", String(100), primary_key=True),
+    Column("setting", String(10), nullable=False),  # allow | ask | deny
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 audit_log = Table(
@@ -179,6 +190,7 @@ oauth_codes = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
     Column("used_at", DateTime(timezone=True)),
     Column("grant_id", String(40)),  # the grant its exchange created: revoked if the code is presented again
+    Column("kinds", String(200)),  # the document kinds the owner allowed; NULL: every kind (sylo.read_kinds)
 )
 
 oauth_grants = Table(
@@ -194,6 +206,7 @@ oauth_grants = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     Column("revoked_by", String(20)),  # owner | client | reuse (a spent code or refresh token came back)
+    Column("kinds", String(200)),  # the document kinds the owner allowed; NULL: every kind (sylo.read_kinds)
 )
 
 oauth_tokens = Table(

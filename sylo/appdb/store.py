@@ -14,8 +14,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from sylo.appdb.schema import api_tokens, connection_events, connections, signing_secrets, users
 from sylo.appdb.writes import one_writer_at_a_time
@@ -25,6 +25,7 @@ CONNECTION_COLUMNS = (connections.c.user_id, connections.c.integration, connecti
                       connections.c.status, connections.c.last_error, connections.c.created_at,
                       connections.c.updated_at, connections.c.purge_requested_at)
 from sylo.files import private_dir, private_file
+from sylo import read_kinds
 from sylo.keyring import Keyring
 from sylo.clock import as_utc as _utc, utc_now as now
 
@@ -39,8 +40,12 @@ REENCRYPT_BATCH = 500
 _OWNER = select(connections.c.user_id).where(connections.c.connection_id == bindparam("connection_id"),
                                              connections.c.integration == bindparam("integration"))
 # Built once: every API request runs it, and SQLAlchemy then reuses the compiled form.
-_TOKEN_OWNER = select(api_tokens.c.user_id, api_tokens.c.id).where(
+_TOKEN_OWNER = select(api_tokens.c.user_id, api_tokens.c.id, api_tokens.c.kinds).where(
     api_tokens.c.token_hash == bindparam("token_hash"), api_tokens.c.revoked_at.is_(None))
+# The revocation generation: it changes whenever any process revokes a token (or a user and their
+# tokens go), so a worker that sees it change forgets every token it remembered.
+_REVOCATIONS = select(func.count(), func.max(api_tokens.c.revoked_at)).where(api_tokens.c.revoked_at.is_not(None))
+REVOCATION_CHECK_SECONDS = 1.0
 
 
 class UserExists(Exception):
@@ -91,6 +96,15 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    kinds: tuple[str, ...] = read_kinds.PARTS  # the document kinds it may read
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    """Who a live API token speaks for and what it may read."""
+    user_id: str
+    token_id: str
+    kinds: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,9 @@ class AppDB:
         # Pre-ping catches a Postgres connection the server dropped; a local SQLite file needs none.
         self.engine: Engine = create_engine(self.url, pool_pre_ping=self.url.startswith("postgresql"))
         self.token_cache_seconds = 0.0
-        self._token_cache: dict[str, tuple[str, str, float]] = {}
+        self._token_cache: dict[str, tuple[TokenOwner, float]] = {}
+        self._revocations: tuple | None = None
+        self._revocations_checked = 0.0
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             one_writer_at_a_time(self.engine, _lock_path(self.engine))
@@ -200,35 +216,62 @@ class AppDB:
 
     # -- API tokens ----------------------------------------------------------------------------
 
-    def issue_token(self, user_id: str, label: str | None = None) -> tuple[TokenInfo, str]:
-        """A new API token; only its hash is stored, so the returned string is the only copy."""
+    def issue_token(self, user_id: str, label: str | None = None,
+                    kinds: tuple[str, ...] | None = None) -> tuple[TokenInfo, str]:
+        """A new API token, reading `kinds` (default every kind); only its hash is stored, so the returned
+        string is the only copy."""
         with self.engine.begin() as conn:
             _require_user(conn, user_id)
-            return _insert_token(conn, user_id, label, now())
+            return _insert_token(conn, user_id, label, now(), kinds)
 
     def user_for_token(self, token: str) -> str | None:
-        """The user a live token belongs to, by one indexed lookup of its hash.
+        """The user a live token belongs to (see `token_owner`)."""
+        owner = self.token_owner(token)
+        return owner.user_id if owner else None
+
+    def token_owner(self, token: str) -> TokenOwner | None:
+        """The user a live token belongs to and the kinds it may read, by one indexed lookup of its hash.
 
         With `token_cache_seconds` set (the API sets it), a token that matched is remembered that
-        long in this process: a revocation made elsewhere takes effect within that time, one made
-        through this AppDB at once.
+        long in this process. A revocation made through this AppDB takes effect at once; one made
+        elsewhere (another worker, the CLI) within `REVOCATION_CHECK_SECONDS`, because the cache is
+        dropped whenever the revocation generation changes, and within `token_cache_seconds` at worst.
         """
         if not token.startswith(TOKEN_PREFIX):
             return None
         digest = hash_token(token)
         cached = self._token_cache.get(digest)
-        if cached is not None and cached[2] > time.monotonic():
+        if cached is not None and cached[1] > time.monotonic() and self._no_new_revocations():
             return cached[0]
         with self.engine.connect() as conn:
             row = conn.execute(_TOKEN_OWNER, {"token_hash": digest}).first()
         if row is None:
             self._token_cache.pop(digest, None)
             return None
+        owner = TokenOwner(row.user_id, row.id, read_kinds.parse(row.kinds))
         if self.token_cache_seconds > 0:
             if len(self._token_cache) > 10_000:
                 self._token_cache.clear()
-            self._token_cache[digest] = (row.user_id, row.id, time.monotonic() + self.token_cache_seconds)
-        return row.user_id
+            self._token_cache[digest] = (owner, time.monotonic() + self.token_cache_seconds)
+        return owner
+
+    def _no_new_revocations(self) -> bool:
+        """False (and the cache emptied) when a token was revoked since the last look, taken once a second."""
+        at = time.monotonic()
+        if at < self._revocations_checked + REVOCATION_CHECK_SECONDS:
+            return True
+        self._revocations_checked = at
+        try:
+            with self.engine.connect() as conn:
+                generation = tuple(conn.execute(_REVOCATIONS).one())
+        except SQLAlchemyError:  # the app DB is away: remembered tokens hold until they expire
+            log.warning("could not check for revoked API tokens; remembered tokens expire as usual")
+            return True
+        if generation == self._revocations:
+            return True
+        self._revocations = generation
+        self._token_cache.clear()
+        return False
 
     def tokens(self, user_id: str) -> list[TokenInfo]:
         query = select(api_tokens).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.created_at)
@@ -242,8 +285,8 @@ class AppDB:
             query = query.where(api_tokens.c.user_id == user_id)
         with self.engine.begin() as conn:
             revoked = conn.execute(query.values(revoked_at=now())).rowcount > 0
-        for digest, (_, cached_id, _) in list(self._token_cache.items()):
-            if cached_id == token_id:
+        for digest, (owner, _) in list(self._token_cache.items()):
+            if owner.token_id == token_id:
                 self._token_cache.pop(digest, None)
         return revoked
 
@@ -406,7 +449,7 @@ def secret_aad(user_id: str, secret_id: str) -> bytes:
 
 def _token_info(row) -> TokenInfo:
     return TokenInfo(row.id, row.user_id, row.label, _utc(row.created_at), _utc(row.last_used_at),
-                     _utc(row.revoked_at))
+                     _utc(row.revoked_at), read_kinds.parse(row.kinds))
 
 
 def _secret_info(row) -> SecretInfo:
@@ -419,11 +462,13 @@ def _require_user(conn: Connection, user_id: str) -> None:
         raise UnknownUser(f"no user with id {user_id!r}")
 
 
-def _insert_token(conn: Connection, user_id: str, label: str | None, at: datetime) -> tuple[TokenInfo, str]:
+def _insert_token(conn: Connection, user_id: str, label: str | None, at: datetime,
+                  kinds: tuple[str, ...] | None = None) -> tuple[TokenInfo, str]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    info = TokenInfo(f"tok_{secrets.token_hex(6)}", user_id, label, at, None, None)
+    stored = read_kinds.to_column(kinds)
+    info = TokenInfo(f"tok_{secrets.token_hex(6)}", user_id, label, at, None, None, read_kinds.parse(stored))
     conn.execute(insert(api_tokens).values(id=info.id, user_id=user_id, token_hash=hash_token(token), label=label,
-                                           created_at=at))
+                                           created_at=at, kinds=stored))
     return info, token
 
 

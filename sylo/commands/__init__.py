@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sylo.commands.delivery import Deliverer, Forwarder, Policy, Worker
 from sylo.commands.outbox import Outbox
 from sylo.commands.results import ResultIntake
@@ -19,7 +21,9 @@ def build_service(settings, appdb, redis=None) -> CommandService:
                           RateLimiter(settings.command_rate_limit, settings.redis_url), ReplayGuard(redis), deliverer,
                           wait_seconds=settings.command_wait_seconds,
                           failures=Throttle.per_minute("signature-failures", settings.signature_failure_limit,
-                                                       settings.redis_url))
+                                                       settings.redis_url),
+                          external_per_day=settings.external_actions_per_day,
+                          approval_ttl=timedelta(hours=settings.approval_ttl_hours))
 
 
 def build_worker(settings, appdb, **overrides) -> Worker:

@@ -7,6 +7,10 @@ JSON Schema, a command's params are validated against it before anything is stor
 forwarded to n8n is the validated, re-serialised params, never the caller's raw bytes. Every
 parameter says which context-document field it comes from, so a model never guesses an id.
 `veo.*` and `meta.*` run entirely inside the studio's n8n workflows.
+
+`reaches_outside` marks what leaves the studio: mail to a client, a reminder, a public post, a
+paid job at an outside service. Such actions wait for the owner's approval unless the owner
+allows them (sylo/commands/policy.py), and count against the daily cap on external actions.
 """
 
 from __future__ import annotations
@@ -154,6 +158,7 @@ class Action:
     description: str
     params: type[Params]
     destructive: bool = False
+    reaches_outside: bool = False  # reaches a client, the public or a paid outside service (see the docstring)
 
     @property
     def service(self) -> str:
@@ -177,15 +182,17 @@ CATALOG: dict[str, Action] = {action.name: action for action in (
     Action("asana.comment", "Add a comment to an Asana task.", AsanaComment),
     Action("gmail.draft_reply", "Save a reply in a Gmail thread as a draft for a person to review and send.",
            GmailDraftReply),
-    Action("gmail.send_email", "Send an email from the studio's Gmail account.", GmailSendEmail, destructive=True),
+    Action("gmail.send_email", "Send an email from the studio's Gmail account.", GmailSendEmail, destructive=True,
+           reaches_outside=True),
     Action("xero.create_draft_invoice", "Create a draft (unsent, unapproved) invoice in Xero for a contact.",
            XeroCreateDraftInvoice),
     Action("xero.send_invoice_reminder", "Email a Xero invoice's contact a payment reminder.",
-           XeroSendInvoiceReminder, destructive=True),
+           XeroSendInvoiceReminder, destructive=True, reaches_outside=True),
+    # Google's Veo is an outside service billed per second of video: it asks by default.
     Action("veo.generate_video", "Generate a short video from a prompt (runs in the studio's n8n workflow).",
-           VeoGenerateVideo),
+           VeoGenerateVideo, reaches_outside=True),
     Action("meta.publish_post", "Publish (or schedule) a post on the studio's Facebook or Instagram page.",
-           MetaPublishPost, destructive=True),
+           MetaPublishPost, destructive=True, reaches_outside=True),
 )}
 
 
@@ -196,4 +203,5 @@ assert len(TOOLS) == len(CATALOG) and all(TOOL_NAME.fullmatch(name) for name in 
 def capabilities() -> list[dict]:
     """Every action with its MCP tool name, description and parameter JSON Schema, in catalog order."""
     return [{"action": a.name, "tool": a.tool_name, "service": a.service, "description": a.description,
-             "destructive": a.destructive, "params_schema": a.schema()} for a in CATALOG.values()]
+             "destructive": a.destructive, "reaches_outside": a.reaches_outside, "params_schema": a.schema()}
+            for a in CATALOG.values()]

@@ -68,13 +68,15 @@ class Policy:
     setup_window: timedelta
     result_timeout: timedelta
     lease: timedelta
+    approval_ttl: timedelta = timedelta(hours=72)  # a command held for the owner expires unanswered after it
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "Policy":
         policy = cls(max_age=timedelta(hours=settings.command_max_age_hours),
                      setup_window=timedelta(minutes=settings.n8n_setup_retry_minutes),
                      result_timeout=timedelta(minutes=settings.command_result_timeout_minutes),
-                     lease=timedelta(seconds=settings.n8n_timeout_seconds + 30))
+                     lease=timedelta(seconds=settings.n8n_timeout_seconds + 30),
+                     approval_ttl=timedelta(hours=settings.approval_ttl_hours))
         return replace(policy, **overrides)
 
 
@@ -176,7 +178,7 @@ def settle(outbox: Outbox, command: Command, outcome: Outcome, policy: Policy) -
     same_class = command.failure_cause is not None and (command.failure_cause in SETUP_CAUSES) == setup
     since = command.failing_since if same_class and command.failing_since else at
     delay = backoff(command.attempts, outcome.retry_after, SETUP_BACKOFF_SECONDS if setup else MAX_BACKOFF_SECONDS)
-    give_up_at = command.created_at + policy.max_age
+    give_up_at = (command.decided_at or command.created_at) + policy.max_age  # held ones: from their approval
     if setup:
         give_up_at = min(give_up_at, since + policy.setup_window)
     if at + timedelta(seconds=delay) > give_up_at:
@@ -209,6 +211,12 @@ def expire_overdue(outbox: Outbox, result_timeout: timedelta, command_id: str | 
     reason = (f"no result from n8n within {duration(result_timeout)} of its 202 running "
               "(SYLO_COMMAND_RESULT_TIMEOUT_MINUTES)")
     return outbox.expire_running(reason, command_id)
+
+
+def expire_approvals(outbox: Outbox, ttl: timedelta, command_id: str | None = None) -> list[Command]:
+    """Expire commands held for the owner's approval longer than `ttl` (or just the one named)."""
+    reason = f"no decision within {duration(ttl)} (SYLO_APPROVAL_TTL_HOURS)"
+    return outbox.expire_approvals(now() - ttl, reason, command_id)
 
 
 class LeaseKeeper:
@@ -348,10 +356,12 @@ class Worker:
             self.sweep()
 
     def sweep(self) -> None:
-        """Fail overdue running commands; forget result webhook-ids too old to verify anyway."""
+        """Fail overdue running commands; expire unanswered approvals; forget result webhook-ids too old to verify."""
         self._swept_at = now()
         for command in expire_overdue(self.outbox, self.deliverer.policy.result_timeout):
             log.info("command %s (%s): no result in time, failed", command.id, command.action)
+        for command in expire_approvals(self.outbox, self.deliverer.policy.approval_ttl):
+            log.info("command %s (%s): not approved in time, expired", command.id, command.action)
         self.outbox.forget_results(now() - timedelta(seconds=4 * TOLERANCE_SECONDS))
 
     def stop(self) -> None:

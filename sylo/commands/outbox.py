@@ -15,7 +15,10 @@ once the commit holding its write is done, so a 202 still means the command is o
 
 Statuses: queued → delivering → delivered (n8n answered), or running (n8n answered 202: the result
 comes later through `report_result`) → succeeded | failed; failed also when n8n refuses, when
-retries run out, or when a running command's result is overdue.
+retries run out, or when a running command's result is overdue. A command the owner's policy
+holds starts as awaiting_approval, which no claim takes; the owner's approval makes it queued
+(one conditional UPDATE, so a double click or two owners' tabs approve it once), a decline ends
+it declined, and no decision within the approval TTL ends it expired.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sylo.appdb.schema import audit_log, command_results, commands
+from sylo.appdb.schema import audit_log, command_results, commands, users
 from sylo.appdb.writes import at_commit, group_commit
 from sylo.commands import health
 from sylo.clock import as_utc as _aware, utc_now as now
 
 PENDING = ("queued", "delivering")
+NOT_DONE = ("declined", "expired")  # held, then never sent: they do not count against the daily cap
 OPEN = ("queued", "delivering", "running")  # a result n8n reports may still settle these
 FINISHED = ("delivered", "succeeded", "failed")
 # Built once: executed with a dict of values, SQLAlchemy reuses their compiled form on every call.
@@ -75,6 +79,7 @@ class Command:
     failure_cause: str | None = None
     failing_since: datetime | None = None
     result_due_at: datetime | None = None
+    decided_at: datetime | None = None  # when the owner approved or declined it
 
     @classmethod
     def from_row(cls, row) -> "Command":
@@ -83,7 +88,7 @@ class Command:
                    m["status"], m["attempts"], _aware(m["next_attempt_at"]), m["last_error"], m["response_status"],
                    json.loads(m["result"]) if m["result"] is not None else None, _aware(m["created_at"]),
                    _aware(m["updated_at"]), _aware(m["finished_at"]), m["failure_cause"], _aware(m["failing_since"]),
-                   _aware(m["result_due_at"]))
+                   _aware(m["result_due_at"]), _aware(m.get("decided_at")))
 
     def overdue(self, at: datetime) -> bool:
         """Running past the time its result was due."""
@@ -285,6 +290,133 @@ class Outbox:
         """Drop result webhook-ids older than any timestamp the signature check still accepts."""
         with self.engine.begin() as conn:
             return conn.execute(delete(command_results).where(command_results.c.received_at < before)).rowcount
+
+    # -- held for the owner's approval, and the daily cap on external actions -------------------------
+
+    def accept_checked(self, *, user_id: str, message_id: str, action: str, params: dict, source: str,
+                       hold: bool, cap: "DailyCap | None" = None) -> tuple[Command, bool]:
+        """Like `accept`, but held for approval when `hold`, and within `cap` when given.
+
+        Raises CapReached (nothing stored) when `cap` counts `limit` commands already. The count and
+        the insert are one transaction and one user at a time: Postgres locks the user's row (FOR
+        NO KEY UPDATE, which foreign-key checks do not wait for); SQLite has one writer, taken by
+        the insert, which therefore comes before the count."""
+        at = now()
+        status = "awaiting_approval" if hold else "queued"
+        values = dict(id=new_command_id(), user_id=user_id, message_id=message_id, action=action,
+                      params=json.dumps(params, separators=(",", ":"), default=str), source=source, status=status,
+                      attempts=0, next_attempt_at=at, created_at=at, updated_at=at)
+        detail = "waiting for the owner's approval" if hold else None
+        try:
+            with self.engine.begin() as conn:
+                if cap is not None:
+                    conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True))
+                conn.execute(insert(commands).values(**values))
+                if cap is not None:
+                    cap.check(conn, user_id, at)  # raises, rolling the insert back
+                conn.execute(insert(audit_log).values(**_audit(user_id, "command.accepted", "ok", values["id"], action,
+                                                               message_id, source, detail, at)))
+        except IntegrityError:
+            original = self.by_message(user_id, message_id)
+            if original is None:
+                raise
+            self.audit(user_id, "command.replayed", "refused", command_id=original.id, action=original.action,
+                       message_id=message_id, source=source, detail="message id already accepted; not forwarded again")
+            return original, True
+        return Command(values["id"], user_id, message_id, action, json.loads(values["params"]), source, status, 0,
+                       at, None, None, None, at, at, None), False
+
+    def awaiting_approval(self, user_id: str) -> list[Command]:
+        """The user's commands waiting for a decision, oldest first."""
+        query = (select(commands).where(commands.c.user_id == user_id, commands.c.status == "awaiting_approval")
+                 .order_by(commands.c.created_at))
+        with self.engine.connect() as conn:
+            return [Command.from_row(row) for row in conn.execute(query)]
+
+    def approve(self, command_id: str, user_id: str, *, by: str, asked_after: datetime) -> Decision:
+        """Queue a held command for delivery, if it is still held and was asked after `asked_after`."""
+        return self._decide(command_id, user_id, asked_after, "command.approved", f"approved by {by}",
+                            status="queued", next_attempt_at=now())
+
+    def decline(self, command_id: str, user_id: str, *, by: str, asked_after: datetime) -> Decision:
+        """End a held command without sending it, if it is still held and was asked after `asked_after`."""
+        return self._decide(command_id, user_id, asked_after, "command.declined", f"declined by {by}",
+                            status="declined", finished_at=now())
+
+    def _decide(self, command_id: str, user_id: str, asked_after: datetime, kind: str, detail: str,
+                **values) -> Decision:
+        """One conditional UPDATE: of two decisions at once (a double click, two tabs), exactly one applies."""
+        stamp = now()
+        held = and_(commands.c.id == command_id, commands.c.user_id == user_id,
+                    commands.c.status == "awaiting_approval", commands.c.created_at > asked_after)
+        with self.engine.begin() as conn:
+            row = conn.execute(update(commands).where(held).values(decided_at=stamp, updated_at=stamp, **values)
+                               .returning(*commands.c)).first()
+            if row is not None:
+                decided = Command.from_row(row)
+                conn.execute(insert(audit_log).values(**_audit(user_id, kind, "ok", command_id, decided.action,
+                                                               decided.message_id, decided.source, detail, stamp)))
+                return Decision(True, decided)
+        return Decision(False, self.get(command_id, user_id))
+
+    def expire_approvals(self, asked_before: datetime, reason: str, command_id: str | None = None) -> list[Command]:
+        """End every held command asked before `asked_before` (or the one named) as expired; audited."""
+        stamp = now()
+        stale = and_(commands.c.status == "awaiting_approval", commands.c.created_at <= asked_before)
+        if command_id is not None:
+            stale = and_(stale, commands.c.id == command_id)
+        with self.engine.begin() as conn:
+            expired = [Command.from_row(row) for row in conn.execute(
+                update(commands).where(stale).values(status="expired", updated_at=stamp, finished_at=stamp)
+                .returning(*commands.c))]
+            for command in expired:
+                conn.execute(insert(audit_log).values(**_audit(command.user_id, "command.expired", "ok", command.id,
+                                                               command.action, command.message_id, command.source,
+                                                               reason, stamp)))
+        return expired
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an approval or a decline did: `applied` when it was the one decision; the command as it now stands."""
+
+    applied: bool
+    command: Command | None
+
+
+class CapReached(Exception):
+    """The daily cap on external actions is reached; `resets_at` is when the next one fits."""
+
+    def __init__(self, limit: int, resets_at: datetime):
+        super().__init__(f"{limit} external actions in a day")
+        self.limit, self.resets_at = limit, resets_at
+
+
+@dataclass(frozen=True)
+class DailyCap:
+    """At most `limit` commands of `actions` per user in any `window` (a moving day), not counting
+    those the owner declined or that expired: they never left the studio."""
+
+    limit: int
+    actions: tuple[str, ...]
+    window: timedelta = timedelta(days=1)
+
+    def counted(self, user_id: str, since: datetime):
+        return and_(commands.c.user_id == user_id, commands.c.action.in_(self.actions),
+                    commands.c.created_at > since, commands.c.status.not_in(NOT_DONE))
+
+    def check(self, conn, user_id: str, at: datetime) -> None:
+        """Raise CapReached when, with the command just inserted, the user is over the limit."""
+        since = at - self.window
+        used = conn.execute(select(func.count()).select_from(commands).where(self.counted(user_id, since))).scalar()
+        if used > self.limit:
+            oldest = conn.execute(select(func.min(commands.c.created_at)).where(self.counted(user_id, since))).scalar()
+            raise CapReached(self.limit, _aware(oldest) + self.window)
+
+    def used(self, engine: Engine, user_id: str) -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(commands)
+                                .where(self.counted(user_id, now() - self.window))).scalar()
 
 
 def _store(conn, accepted: list[tuple[dict, dict]]) -> None:

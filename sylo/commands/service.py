@@ -2,7 +2,10 @@
 
 The same path serves signed HTTP commands and MCP tool calls (already authenticated by bearer
 token). Every refusal raises `Refused` after writing its audit entry; nothing refused is stored
-as a command, so nothing refused can reach n8n.
+as a command, so nothing refused can reach n8n. The owner's policy (sylo/commands/policy.py)
+decides the rest: deny refuses at once (403), ask stores the command held for approval, and an
+action that reaches outside the studio must fit the daily cap, counted in the same transaction
+that stores it. The owner's approvals and declines come back through here too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -23,9 +27,10 @@ from sqlalchemy import select
 
 from sylo.appdb.schema import signing_secrets
 from sylo.commands import signing
-from sylo.commands.catalog import CATALOG
-from sylo.commands.delivery import Deliverer
-from sylo.commands.outbox import Command, Outbox, now
+from sylo.commands.catalog import CATALOG, Action
+from sylo.commands.delivery import Deliverer, duration, expire_approvals
+from sylo.commands.outbox import CapReached, Command, DailyCap, Decision, Outbox, now
+from sylo.commands.policy import WORDS, Policies
 from sylo.export_layout import USER_ID
 from sylo.throttle import Breaker, Throttle, Unavailable
 
@@ -38,9 +43,10 @@ class Refused(Exception):
     """A command turned away: an HTTP status, a problem slug and a sentence for the caller."""
 
     def __init__(self, status: int, slug: str, detail: str, *, retry_after: int | None = None,
-                 errors: list | None = None):
+                 errors: list | None = None, extra: dict | None = None):
         super().__init__(detail)
         self.status, self.slug, self.detail, self.retry_after, self.errors = status, slug, detail, retry_after, errors
+        self.extra = extra or {}
 
 
 @dataclass(frozen=True)
@@ -131,8 +137,13 @@ class RateLimiter:
 
 class CommandService:
     def __init__(self, outbox: Outbox, secrets: SecretCache, limiter: RateLimiter, replay: ReplayGuard,
-                 deliverer: Deliverer | None, *, wait_seconds: float, failures: Throttle | None = None):
+                 deliverer: Deliverer | None, *, wait_seconds: float, failures: Throttle | None = None,
+                 policies: Policies | None = None, external_per_day: int = 50,
+                 approval_ttl: timedelta = timedelta(hours=72)):
         self.outbox, self.secrets, self.limiter, self.replay = outbox, secrets, limiter, replay
+        self.policies = policies or Policies(outbox.engine)
+        self.cap = DailyCap(external_per_day, tuple(name for name, a in CATALOG.items() if a.reaches_outside))
+        self.approval_ttl = approval_ttl
         # Refusals before a signature verifies, per client address: fail open to a local count.
         self.failures = failures or Throttle.per_minute("signature-failures", 20)
         self.deliverer, self.wait_seconds = deliverer, wait_seconds
@@ -200,15 +211,43 @@ class CommandService:
             self._refuse(user_id, "command.refused", "rate limit", None, message_id, source)
             raise Refused(429, "rate-limited", f"Too many commands; try again in {retry_after} s.",
                           retry_after=retry_after)
-        action, params = self._validate(user_id, message_id, payload, source)
-        command, replayed = self.outbox.accept(user_id=user_id, message_id=message_id, action=action,
-                                               params=params, source=source)
+        action = self._action(user_id, message_id, payload, source)
+        setting = self.policies.setting(user_id, action.name)
+        if setting == "deny":
+            self._refuse(user_id, "command.refused", f"action not allowed: {action.name} is set to "
+                         f"{WORDS['deny']} by the owner", action.name, message_id, source)
+            raise Refused(403, "action-not-allowed", f"The studio owner does not allow {action.name} (its permission "
+                          "is set to Never), so nothing was done. Do not retry; ask the owner if it should be allowed.",
+                          extra={"action": action.name})
+        params = self._validate(user_id, message_id, payload, action, source)
+        command, replayed = self._store(user_id, message_id, action, params, source, hold=setting == "ask")
         self.replay.remember(user_id, message_id, command.id)
-        if replayed or self.pool is None:
+        if replayed or self.pool is None or command.status != "queued":
             return Submitted(command, replayed)
         return Submitted(self._deliver_within_wait(command), False)
 
-    def _validate(self, user_id: str, message_id: str, payload: object, source: str) -> tuple[str, dict]:
+    def _store(self, user_id: str, message_id: str, action: Action, params: dict, source: str,
+               hold: bool) -> tuple[Command, bool]:
+        """Into the outbox: queued, or held for approval; an action reaching outside within the daily cap."""
+        if not hold and not action.reaches_outside:
+            return self.outbox.accept(user_id=user_id, message_id=message_id, action=action.name, params=params,
+                                      source=source)
+        try:
+            return self.outbox.accept_checked(user_id=user_id, message_id=message_id, action=action.name,
+                                              params=params, source=source, hold=hold,
+                                              cap=self.cap if action.reaches_outside else None)
+        except CapReached as reached:
+            self._refuse(user_id, "command.refused", f"daily limit: {reached.limit} actions that reach outside the "
+                         "studio in 24 hours", action.name, message_id, source)
+            wait = max(1, int((reached.resets_at - now()).total_seconds() + 0.999))
+            resets = reached.resets_at.isoformat(timespec="seconds")
+            raise Refused(429, "daily-limit-reached", f"Your agents already sent {reached.limit} actions that reach "
+                          "outside the studio in the last 24 hours (SYLO_EXTERNAL_ACTIONS_PER_DAY), so nothing was "
+                          f"done. It resets for the next one at {resets} (in {duration(timedelta(seconds=wait))}).",
+                          retry_after=wait, extra={"action": action.name, "limit": reached.limit,
+                                                   "resets_at": resets}) from None
+
+    def _action(self, user_id: str, message_id: str, payload: object, source: str) -> Action:
         if not isinstance(payload, dict) or not isinstance(payload.get("action"), str):
             self._refuse(user_id, "command.refused", "malformed body", None, message_id, source)
             raise Refused(400, "malformed-command", 'The body must be a JSON object {"action": ..., "params": {...}}.')
@@ -217,6 +256,9 @@ class CommandService:
             self._refuse(user_id, "command.refused", "unknown action", payload["action"][:100], message_id, source)
             raise Refused(422, "unknown-action", f"Unknown action {payload['action'][:100]!r}; "
                                                  "GET /v1/capabilities lists them.")
+        return action
+
+    def _validate(self, user_id: str, message_id: str, payload: dict, action: Action, source: str) -> dict:
         extra = set(payload) - {"action", "params"}
         try:
             if extra:
@@ -228,7 +270,42 @@ class CommandService:
                          message_id, source)
             raise Refused(422, "invalid-params", f"The params do not fit {action.name}: " + "; ".join(errors),
                           errors=errors) from None
-        return action.name, json.loads(params.model_dump_json(exclude_none=True))
+        return json.loads(params.model_dump_json(exclude_none=True))
+
+    # -- the owner's decisions ------------------------------------------------------------------
+
+    def approve(self, command_id: str, user_id: str, by: str) -> Decision:
+        """Queue a held command (once, however many approvals race); sent at once when this process delivers."""
+        decision = self.outbox.approve(command_id, user_id, by=by, asked_after=now() - self.approval_ttl)
+        if decision.applied and self.pool is not None:
+            self.pool.submit(self._deliver_now, decision.command)
+        return decision if decision.applied else Decision(False, self._settled(command_id, user_id))
+
+    def decline(self, command_id: str, user_id: str, by: str) -> Decision:
+        decision = self.outbox.decline(command_id, user_id, by=by, asked_after=now() - self.approval_ttl)
+        return decision if decision.applied else Decision(False, self._settled(command_id, user_id))
+
+    def awaiting_approval(self, user_id: str) -> list[Command]:
+        """The user's held commands that may still be approved (the worker's sweep expires the rest)."""
+        asked_after = now() - self.approval_ttl
+        return [command for command in self.outbox.awaiting_approval(user_id) if command.created_at > asked_after]
+
+    def _settled(self, command_id: str, user_id: str) -> Command | None:
+        """The command as it stands after a decision that did not apply: expired if it had waited too long."""
+        command = self.outbox.get(command_id, user_id)
+        if command is not None and command.status == "awaiting_approval":
+            expire_approvals(self.outbox, self.approval_ttl, command_id)
+            command = self.outbox.get(command_id, user_id)
+        return command
+
+    def _deliver_now(self, command: Command) -> None:
+        """Deliver an approved command in this process if no worker claimed it first (the claim decides)."""
+        try:
+            claimed = self.outbox.claim(1, self.deliverer.policy.lease, command_id=command.id)
+            if claimed:
+                self.deliverer.deliver(claimed[0])
+        except Exception:
+            log.exception("delivering approved %s failed; the worker will retry it", command.id)
 
     def _deliver_within_wait(self, command: Command) -> Command:
         claimed = self.outbox.claim(1, self.deliverer.policy.lease, command_id=command.id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, TokenMixin
 
+from sylo import read_kinds
 from sylo.clock import utc_now
 from sylo.oauth import scopes
 from sylo.oauth.store import ClientRecord, CodeRecord, TokenRecord
@@ -14,9 +15,10 @@ from sylo.oauth.uris import redirect_matches
 
 @dataclass(frozen=True)
 class Owner:
-    """The signed-in studio owner who approves a request, and what they allowed."""
+    """The signed-in studio owner who approves a request, and what they allowed (scopes, document kinds)."""
     id: str
     allowed: tuple[str, ...] = scopes.ALL
+    kinds: tuple[str, ...] = read_kinds.PARTS
 
 
 class Client(ClientMixin):

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 
 from sylo.appdb.schema import audit_log, oauth_clients, oauth_codes, oauth_grants, oauth_tokens, users
+from sylo import read_kinds
 from sylo.clock import as_utc, utc_now
 from sylo.oauth import scopes as scope_words
 
@@ -60,6 +61,7 @@ class CodeRecord:
     expires_at: datetime
     used_at: datetime | None
     grant_id: str | None
+    kinds: str | None = None  # as stored: NULL is every kind
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Grant:
     last_used_at: datetime | None
     revoked_at: datetime | None
     revoked_by: str | None
+    kinds: tuple[str, ...] = read_kinds.PARTS  # the document kinds the owner let it read
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -139,14 +142,16 @@ class OAuthStore:
     # -- codes -----------------------------------------------------------------------------------
 
     def save_code(self, code: str, *, client_id: str, user_id: str, redirect_uri: str, scope: str, resource: str,
-                  code_challenge: str) -> None:
-        """Keep a new code's hash and what it was issued for, for 60 seconds."""
+                  code_challenge: str, kinds: tuple[str, ...] | None = None) -> None:
+        """Keep a new code's hash and what it was issued for (`kinds`: what it may read, default every kind),
+        for 60 seconds."""
         at = utc_now()
         with self.engine.begin() as conn:
             conn.execute(delete(oauth_codes).where(oauth_codes.c.expires_at < at - KEEP_EXPIRED))
             conn.execute(insert(oauth_codes).values(
                 code_hash=digest(code), client_id=client_id, user_id=user_id, redirect_uri=redirect_uri, scope=scope,
-                resource=resource, code_challenge=code_challenge, created_at=at, expires_at=at + CODE_LIFETIME))
+                resource=resource, code_challenge=code_challenge, created_at=at, expires_at=at + CODE_LIFETIME,
+                kinds=read_kinds.to_column(kinds)))
 
     def code(self, code: str, client_id: str) -> CodeRecord | None:
         """The code issued to this client, spent or not; None when there is no such code for it."""
@@ -157,7 +162,7 @@ class OAuthStore:
         if row is None:
             return None
         return CodeRecord(row.client_id, row.user_id, row.redirect_uri, row.scope, row.resource, row.code_challenge,
-                          as_utc(row.expires_at), as_utc(row.used_at), row.grant_id)
+                          as_utc(row.expires_at), as_utc(row.used_at), row.grant_id, row.kinds)
 
     def refuse_replayed_code(self, record: CodeRecord) -> None:
         """A spent code came back: revoke the grant its first exchange made."""
@@ -176,10 +181,11 @@ class OAuthStore:
                 return None
             conn.execute(insert(oauth_grants).values(
                 id=grant_id, user_id=record.user_id, client_id=record.client_id, client_name=client_name,
-                redirect_uri=record.redirect_uri, scope=record.scope, resource=record.resource, created_at=at))
+                redirect_uri=record.redirect_uri, scope=record.scope, resource=record.resource, created_at=at,
+                kinds=record.kinds))
             issued = self._insert_tokens(conn, grant_id, record.scope, at)
             _audit(conn, record.user_id, "oauth.granted", at,
-                   f"{client_name or record.client_id} may now: {_plain(record.scope)} (grant {grant_id})")
+                   f"{client_name or record.client_id} may now: {_plain(record.scope, record.kinds)} (grant {grant_id})")
         return issued
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -197,7 +203,7 @@ class OAuthStore:
             return None
         grant = Grant(row.g_id, row.g_user_id, row.g_client_id, row.g_client_name, row.g_redirect_uri, row.g_scope,
                       row.g_resource, as_utc(row.g_created_at), as_utc(row.g_last_used_at), as_utc(row.g_revoked_at),
-                      row.g_revoked_by)
+                      row.g_revoked_by, read_kinds.parse(row.g_kinds))
         return TokenRecord(row.token_hash, row.kind, row.scope, as_utc(row.expires_at), as_utc(row.used_at),
                            as_utc(row.revoked_at), grant)
 
@@ -276,8 +282,9 @@ class OAuthStore:
             return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
 
 
-def _plain(scope: str) -> str:
-    words = {scope_words.READ: "read your context", scope_words.WRITE: "send commands"}
+def _plain(scope: str, kinds: str | None = None) -> str:
+    reads = "read your context" if kinds is None else f"read {read_kinds.describe(read_kinds.parse(kinds))}"
+    words = {scope_words.READ: reads, scope_words.WRITE: "send commands"}
     return " and ".join(words[s] for s in scope_words.parse(scope)) or "nothing"
 
 
@@ -302,4 +309,5 @@ def _client_row(record: ClientRecord) -> dict:
 
 def _grant(row) -> Grant:
     return Grant(row.id, row.user_id, row.client_id, row.client_name, row.redirect_uri, row.scope, row.resource,
-                 as_utc(row.created_at), as_utc(row.last_used_at), as_utc(row.revoked_at), row.revoked_by)
+                 as_utc(row.created_at), as_utc(row.last_used_at), as_utc(row.revoked_at), row.revoked_by,
+                 read_kinds.parse(row.kinds))

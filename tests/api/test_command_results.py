@@ -15,16 +15,25 @@ from werkzeug.serving import make_server
 
 from sylo.commands import build_worker
 from sylo.commands.outbox import Outbox
+from sylo.commands.policy import Policies
 from tests.api.test_commands import N8N_SECRET, TASK, make_studio
 
 VIDEO = {"action": "veo.generate_video", "params": {"prompt": "A slow pan over the Harbour Road model"}}
 RUNNING = {"status": 202, "result": {"status": "running"}}
 
 
+def allowing_videos(make_sandbox, tmp_path, **overrides):
+    """A studio whose owner allows videos without asking: these tests are about results, not approvals."""
+    studio = make_studio(make_sandbox, tmp_path, **overrides)
+    for user in ("alice", "bob"):
+        Policies(studio.appdb.engine).set(user, "veo.generate_video", "allow", by="cli")
+    return studio
+
+
 @pytest.fixture
 def live(make_sandbox, tmp_path):
     """A studio whose API listens on a real port (n8n calls it back), commands left to the worker."""
-    studio = make_studio(make_sandbox, tmp_path, command_wait_seconds=0)
+    studio = allowing_videos(make_sandbox, tmp_path, command_wait_seconds=0)
     server = make_server("127.0.0.1", 0, studio.client.application, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -195,13 +204,13 @@ def test_results_for_finished_commands_are_refused(live, finish):
 
 
 def test_results_are_refused_when_no_n8n_secret_is_set(make_sandbox, tmp_path):
-    studio = make_studio(make_sandbox, tmp_path, n8n_signing_secret=None)
+    studio = allowing_videos(make_sandbox, tmp_path, n8n_signing_secret=None)
     answer = report(studio, "cmd_" + "0" * 24, {"status": "succeeded"})
     assert (answer.status_code, answer.get_json()["type"]) == (503, "urn:sylo:problem:results-disabled")
 
 
 def test_a_command_running_past_the_result_timeout_fails_with_that_reason(make_sandbox, tmp_path):
-    studio = make_studio(make_sandbox, tmp_path, command_wait_seconds=0, command_result_timeout_minutes=0.01)
+    studio = allowing_videos(make_sandbox, tmp_path, command_wait_seconds=0, command_result_timeout_minutes=0.01)
     studio.sandbox.admin.put("/n8n/workflows/sylo-commands", json=RUNNING)
     command_id = start_running(studio)
     outbox = Outbox(studio.appdb.engine)
@@ -218,7 +227,7 @@ def test_a_command_running_past_the_result_timeout_fails_with_that_reason(make_s
 
 
 def test_reading_a_command_past_its_result_timeout_shows_it_failed(make_sandbox, tmp_path):
-    studio = make_studio(make_sandbox, tmp_path, command_wait_seconds=0, command_result_timeout_minutes=0.005)
+    studio = allowing_videos(make_sandbox, tmp_path, command_wait_seconds=0, command_result_timeout_minutes=0.005)
     studio.sandbox.admin.put("/n8n/workflows/sylo-commands", json=RUNNING)
     command_id = start_running(studio)
     deadline = time.monotonic() + 30

@@ -322,6 +322,19 @@ def test_grant_refresh_and_revoke_are_audited_for_the_owner(oauth, deployment, o
     assert "may now: read your context and send commands" in entries[0].detail
 
 
+def test_activity_tells_the_owner_about_apps_in_plain_words(oauth):
+    oauth.register(client_name="Studio <b>Agent</b>")
+    tokens = oauth.exchange(oauth.code()).get_json()
+    fresh = oauth.refresh(tokens["refresh_token"]).get_json()
+    oauth.refresh(tokens["refresh_token"])  # a replayed refresh token: Sylo ends the grant
+    page = oauth.http.get("/activity").get_data(as_text=True)
+    assert "You let an app use Sylo" in page and "An app&#39;s access to Sylo ended" in page
+    assert "used twice" in page and "ended by Sylo" in page
+    assert "Studio &lt;b&gt;Agent&lt;/b&gt;" in page and "<b>Agent</b>" not in page
+    assert not re.search(r"oauth[ ._](granted|revoked|refreshed)", page, re.I)  # no raw audit kinds
+    assert "refreshed its access" not in page and fresh["access_token"] not in page
+
+
 def test_the_owner_sees_each_allowed_app_and_removes_it_at_once(oauth, deployment):
     oauth.register(client_name="Laptop Claude")
     tokens = oauth.exchange(oauth.code()).get_json()

@@ -76,7 +76,7 @@ def signed_in(request, browser: Browser, demo: DemoServer, studio):
 
 SIGNED_IN_PAGES = {
     "home": "/", "connections": "/connections", "disconnect": "/connections/xero/disconnect",
-    "agents": "/agents", "context": "/context", "context-tasks": "/context?kind=tasks", "activity": "/activity",
+    "agents": "/agents", "permissions": "/permissions", "context": "/context", "context-tasks": "/context?kind=tasks", "activity": "/activity",
     "request": "/activity/{command}", "password": "/account/password", "not-found": "/no-such-page",
     "wrong-method": "/logout",
 }

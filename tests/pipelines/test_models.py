@@ -195,3 +195,39 @@ def test_a_malformed_seed_is_refused_with_its_name(tmp_path, csv):
     (tmp_path / "models" / "seeds" / "generic_words.csv").write_text(csv)
     with pytest.raises(ModelError, match="seed generic_words"):
         ModelProject(tmp_path / "models")
+
+
+@pytest.mark.postgres
+def test_runs_building_models_at_once_on_postgres_take_turns(postgres_database, tmp_path, world):
+    """Scheduled batches are separate processes: their first builds of the same model tables overlap.
+    Postgres's CREATE TABLE is not safe against a concurrent CREATE of the same name (pg_type's unique
+    index), so both must still succeed, with every user's rows in the marts."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from pipelines.warehouse import open_warehouse
+
+    user_ids = world.initial_user_ids(4)
+    first = open_warehouse(postgres_database, tmp_path)
+    first.ensure_schema()
+    populate(first, world, user_ids, NOW)
+    warehouses = [first, open_warehouse(postgres_database, tmp_path)]
+    start = Barrier(2)
+
+    def build(warehouse, users):
+        start.wait(timeout=30)
+        return ModelRunner(warehouse).run(users, NOW)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(build, w, users) for w, users in zip(warehouses, (user_ids[:2], user_ids[2:]))]
+            results = [run.result(timeout=300) for run in runs]
+    finally:
+        for warehouse in warehouses:
+            warehouse.close()
+    assert all(not r.failures for result in results for r in result)
+    check = open_warehouse(postgres_database, tmp_path)
+    try:
+        assert all(rows(check, "marts.tasks", user) for user in user_ids)
+    finally:
+        check.close()

@@ -49,7 +49,7 @@ def sylo(tmp_path, monkeypatch) -> Sylo:
 def test_create_prints_working_credentials_once(sylo):
     made = sylo.json("users", "create", "--email", "Ana.Ruiz@example.com", "--name", "Ana")
     assert set(made) == {"user_id", "email", "api_token", "token_id", "signing_secret", "secret_id"}
-    assert USER_ID.match(made["user_id"]) and made["user_id"].startswith("ana-ruiz-")
+    assert USER_ID.fullmatch(made["user_id"]) and made["user_id"].startswith("ana-ruiz-")
     assert made["api_token"].startswith("sylo_") and made["signing_secret"].startswith("whsec_")
     keyring = Keyring.from_file(sylo.data_dir / "encryption.key")
     with sylo.appdb() as db:

@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS meta.model_state (
 -- name: model_digests
 SELECT name, digest FROM meta.model_state;
 
+-- name: model_builds
+SELECT name, digest, built_at FROM meta.model_state;
+
 -- name: record_model
 INSERT INTO meta.model_state (name, digest, built_at) VALUES (:name, :digest, :built_at)
 ON CONFLICT (name) DO UPDATE SET digest = excluded.digest, built_at = excluded.built_at;
