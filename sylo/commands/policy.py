@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sylo.appdb.schema import action_policies, audit_log, users
@@ -21,6 +21,9 @@ from sylo.commands.catalog import CATALOG, Action
 SETTINGS = ("allow", "ask", "deny")
 # How the owner reads each setting, on the dashboard and in the audit trail.
 WORDS = {"allow": "Allow", "ask": "Ask me first", "deny": "Never"}
+# Built once: every command reads it, and building a statement cost more than running it.
+_SETTING = select(action_policies.c.setting).where(action_policies.c.user_id == bindparam("user_id"),
+                                                   action_policies.c.action == bindparam("action"))
 
 
 def default_setting(action: Action) -> str:
@@ -67,8 +70,7 @@ class Policies:
     def setting(self, user_id: str, action: str) -> str:
         """The setting that applies to `action` for `user_id` (one primary-key lookup)."""
         with self.engine.connect() as conn:
-            stored = conn.execute(select(action_policies.c.setting).where(
-                action_policies.c.user_id == user_id, action_policies.c.action == action)).scalar()
+            stored = conn.execute(_SETTING, {"user_id": user_id, "action": action}).scalar()
         return stored if stored in SETTINGS else DEFAULTS[action]
 
     def choices(self, user_id: str) -> list[Choice]:
