@@ -82,8 +82,19 @@ SIGNED_IN_PAGES = {
 }
 
 
+WIDE_ELEMENTS = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .filter(e => { for (let a = e.parentElement; a && a !== document.body; a = a.parentElement)
+                   if (getComputedStyle(a).overflowX !== 'visible') return false;  // scrolls inside its box
+                 return true; })
+  .slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '') + ' ' +
+                    Math.round(e.getBoundingClientRect().right - window.innerWidth) + 'px ' +
+                    JSON.stringify(e.textContent.slice(0, 40)))"""
+
+
 def check_layout(page: Page, size: str) -> None:
-    assert page.evaluate(OVERFLOW) <= 0, "wider than the screen"
+    overflow = page.evaluate(OVERFLOW)
+    assert overflow <= 0, f"wider than the screen by {overflow}px: {page.evaluate(WIDE_ELEMENTS)}"
     assert page.evaluate(CONTRAST) == []
     if page.locator("nav.primary").count():
         assert page.evaluate(NAV_ROWS) == 1, "the navigation wraps"
