@@ -128,16 +128,31 @@ class Outbox:
 
     # -- taking commands in ------------------------------------------------------------------------
 
-    def accept(self, *, user_id: str, message_id: str, action: str, params: dict, source: str) -> tuple[Command, bool]:
-        """Store a new command with its audit entry; a repeated message id returns the original (True)."""
+    def accept(self, *, user_id: str, message_id: str, action: str, params: dict, source: str, hold: bool = False,
+               cap: "DailyCap | None" = None) -> tuple[Command, bool]:
+        """Store a new command with its audit entry; a repeated message id returns the original (True).
+
+        Held for the owner's approval when `hold`. Within `cap` when given: CapReached (nothing
+        stored) when it counts `limit` commands already. The count and the insert are one transaction
+        and one user at a time: Postgres locks the user's row (FOR NO KEY UPDATE, which foreign-key
+        checks do not wait for); SQLite has one writer, taken by the insert, which therefore comes
+        before the count. Without a cap, commands accepted at once share their insert statements."""
         at = now()
+        status = "awaiting_approval" if hold else "queued"
         values = dict(id=new_command_id(), user_id=user_id, message_id=message_id, action=action,
-                      params=json.dumps(params, separators=(",", ":"), default=str), source=source, status="queued",
+                      params=json.dumps(params, separators=(",", ":"), default=str), source=source, status=status,
                       attempts=0, next_attempt_at=at, created_at=at, updated_at=at)
-        entry = _audit(user_id, "command.accepted", "ok", values["id"], action, message_id, source, None, at)
+        entry = _audit(user_id, "command.accepted", "ok", values["id"], action, message_id, source,
+                       "waiting for the owner's approval" if hold else None, at)
+
+        def counted(conn) -> None:
+            conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True))
+            conn.execute(_INSERT_COMMAND, values)
+            cap.check(conn, user_id, at)  # raises, rolling the insert back (a shared group replays without it)
+            conn.execute(_INSERT_AUDIT, entry)
 
         try:
-            self.writes.run(lambda conn: at_commit(conn, _store, (values, entry)))
+            self.writes.run(counted if cap is not None else lambda conn: at_commit(conn, _store, (values, entry)))
         except IntegrityError:
             original = self.by_message(user_id, message_id)
             if original is None:
@@ -145,7 +160,7 @@ class Outbox:
             self.audit(user_id, "command.replayed", "refused", command_id=original.id, action=original.action,
                        message_id=message_id, source=source, detail="message id already accepted; not forwarded again")
             return original, True
-        return Command(values["id"], user_id, message_id, action, json.loads(values["params"]), source, "queued", 0,
+        return Command(values["id"], user_id, message_id, action, json.loads(values["params"]), source, status, 0,
                        at, None, None, None, at, at, None), False
 
     def audit(self, user_id: str | None, kind: str, outcome: str, *, command_id: str | None = None,
@@ -291,40 +306,7 @@ class Outbox:
         with self.engine.begin() as conn:
             return conn.execute(delete(command_results).where(command_results.c.received_at < before)).rowcount
 
-    # -- held for the owner's approval, and the daily cap on external actions -------------------------
-
-    def accept_checked(self, *, user_id: str, message_id: str, action: str, params: dict, source: str,
-                       hold: bool, cap: "DailyCap | None" = None) -> tuple[Command, bool]:
-        """Like `accept`, but held for approval when `hold`, and within `cap` when given.
-
-        Raises CapReached (nothing stored) when `cap` counts `limit` commands already. The count and
-        the insert are one transaction and one user at a time: Postgres locks the user's row (FOR
-        NO KEY UPDATE, which foreign-key checks do not wait for); SQLite has one writer, taken by
-        the insert, which therefore comes before the count."""
-        at = now()
-        status = "awaiting_approval" if hold else "queued"
-        values = dict(id=new_command_id(), user_id=user_id, message_id=message_id, action=action,
-                      params=json.dumps(params, separators=(",", ":"), default=str), source=source, status=status,
-                      attempts=0, next_attempt_at=at, created_at=at, updated_at=at)
-        detail = "waiting for the owner's approval" if hold else None
-        try:
-            with self.engine.begin() as conn:
-                if cap is not None:
-                    conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True))
-                conn.execute(insert(commands).values(**values))
-                if cap is not None:
-                    cap.check(conn, user_id, at)  # raises, rolling the insert back
-                conn.execute(insert(audit_log).values(**_audit(user_id, "command.accepted", "ok", values["id"], action,
-                                                               message_id, source, detail, at)))
-        except IntegrityError:
-            original = self.by_message(user_id, message_id)
-            if original is None:
-                raise
-            self.audit(user_id, "command.replayed", "refused", command_id=original.id, action=original.action,
-                       message_id=message_id, source=source, detail="message id already accepted; not forwarded again")
-            return original, True
-        return Command(values["id"], user_id, message_id, action, json.loads(values["params"]), source, status, 0,
-                       at, None, None, None, at, at, None), False
+    # -- held for the owner's approval ------------------------------------------------------------------
 
     def awaiting_approval(self, user_id: str) -> list[Command]:
         """The user's commands waiting for a decision, oldest first."""

@@ -229,13 +229,9 @@ class CommandService:
     def _store(self, user_id: str, message_id: str, action: Action, params: dict, source: str,
                hold: bool) -> tuple[Command, bool]:
         """Into the outbox: queued, or held for approval; an action reaching outside within the daily cap."""
-        if not hold and not action.reaches_outside:
-            return self.outbox.accept(user_id=user_id, message_id=message_id, action=action.name, params=params,
-                                      source=source)
         try:
-            return self.outbox.accept_checked(user_id=user_id, message_id=message_id, action=action.name,
-                                              params=params, source=source, hold=hold,
-                                              cap=self.cap if action.reaches_outside else None)
+            return self.outbox.accept(user_id=user_id, message_id=message_id, action=action.name, params=params,
+                                      source=source, hold=hold, cap=self.cap if action.reaches_outside else None)
         except CapReached as reached:
             self._refuse(user_id, "command.refused", f"daily limit: {reached.limit} actions that reach outside the "
                          "studio in 24 hours", action.name, message_id, source)

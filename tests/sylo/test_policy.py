@@ -70,8 +70,8 @@ def test_unknown_actions_settings_and_users_are_refused(appdb):
 
 def test_of_racing_approvals_exactly_one_applies(appdb):
     outbox = Outbox(appdb.engine)
-    command, _ = outbox.accept_checked(user_id="ann", message_id="m1", action="gmail.send_email",
-                                       params={"to": ["a@b.example"]}, source="http", hold=True)
+    command, _ = outbox.accept(user_id="ann", message_id="m1", action="gmail.send_email",
+                                params={"to": ["a@b.example"]}, source="http", hold=True)
     assert command.status == "awaiting_approval" and outbox.claim(10, timedelta(minutes=1)) == []
     asked_after = utc_now() - timedelta(hours=72)
     with ThreadPoolExecutor(8) as pool:
