@@ -303,6 +303,9 @@ def run(args: argparse.Namespace, home: Path) -> list[dict]:
         print(json.dumps(results[-1]), flush=True)
         results.append(measure("no-change", dagster_url, instance, pids, postgres, deployment, users))
         print(json.dumps(results[-1]), flush=True)
+        # The pass every half hour brings once the first incremental pass after the backfill has settled.
+        results.append(measure("no-change-2", dagster_url, instance, pids, postgres, deployment, users))
+        print(json.dumps(results[-1]), flush=True)
         changed = httpx.post(f"{env['SYLO_NANGO_URL']}/_sandbox/changes", json={"fraction": 0.01}, timeout=600).json()
         results.append(measure("1%-changed", dagster_url, instance, pids, postgres, deployment, users))
         results[-1]["changed_records"] = sum(len(c) for c in changed["changes"].values())
@@ -333,7 +336,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
               f"mean run: " + ", ".join(f"{k} {v} s" for k, v in r["run_phases_mean_s"].items()))
         print(f"              {r['events_recorded']} materializations recorded; Postgres sessions opened: "
               + ", ".join(f"{k} {v}" for k, v in r["postgres_sessions_opened"].items()))
-    no_change = next(r for r in results if r["pass"] == "no-change")
+    no_change = next(r for r in results if r["pass"] == "no-change-2")
     verdict = "met" if no_change["wall_s"] <= TARGET_S else "MISSED"
     print(f"  no-change pass {no_change['wall_s']} s: target <= {TARGET_S} s for 1,000 users, {verdict} "
           f"(ratio {no_change['wall_s'] / TARGET_S:.2f} of the budget)")
