@@ -121,7 +121,7 @@ class Pipeline:
     @cached_property
     def code_digest(self) -> str:
         """What, besides data, shapes the documents: templates, models and publishing settings."""
-        models = "|".join(m.digest for m in self.models.order)
+        models = "|".join(f"{m.name}:{m.digest}" for m in sorted(self.models.order, key=lambda m: m.name))
         settings = self.publish_settings
         return hashlib.sha256(f"{TEMPLATES_DIGEST}|{models}|{settings.public_url}|{settings.token_budget}|"
                               f"{settings.stale_after}".encode()).hexdigest()

@@ -92,7 +92,10 @@ class ModelProject:
 
     def _order(self) -> list[Model]:
         """Dependency order; a relationships test also needs the model it points at built first."""
-        graph = {name: set(model.refs) | {t.to for t in model.tests if t.to} for name, model in self.models.items()}
+        # Sorted, so the order is the same in every process: sets iterate in an order that changes with
+        # Python's per-process string hashing, and the order is part of what a run records.
+        graph = {name: sorted(set(self.models[name].refs) | {t.to for t in self.models[name].tests if t.to})
+                 for name in sorted(self.models)}
         try:
             return [self.models[name] for name in TopologicalSorter(graph).static_order()]
         except CycleError as exc:
