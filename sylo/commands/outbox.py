@@ -290,16 +290,19 @@ class Outbox:
         overdue = and_(commands.c.status == "running", commands.c.result_due_at < stamp)
         if command_id is not None:
             overdue = and_(overdue, commands.c.id == command_id)
+        return self._end(overdue, "command.failed", "failed", reason, stamp, status="failed", last_error=reason,
+                         result_due_at=None)
+
+    def _end(self, where, kind: str, outcome: str, reason: str, stamp: datetime, **values) -> list[Command]:
+        """Finish every command `where` selects with `values`, each with an audit entry saying why."""
         with self.engine.begin() as conn:
-            expired = [Command.from_row(row) for row in conn.execute(
-                update(commands).where(overdue).values(status="failed", last_error=reason, result_due_at=None,
-                                                       updated_at=stamp, finished_at=stamp)
+            ended = [Command.from_row(row) for row in conn.execute(
+                update(commands).where(where).values(updated_at=stamp, finished_at=stamp, **values)
                 .returning(*commands.c))]
-            for command in expired:
-                conn.execute(insert(audit_log).values(**_audit(command.user_id, "command.failed", "failed", command.id,
-                                                               command.action, command.message_id, command.source,
-                                                               reason, stamp)))
-        return expired
+            if ended:
+                conn.execute(_INSERT_AUDIT, [_audit(c.user_id, kind, outcome, c.id, c.action, c.message_id, c.source,
+                                                    reason, stamp) for c in ended])
+        return ended
 
     def forget_results(self, before: datetime) -> int:
         """Drop result webhook-ids older than any timestamp the signature check still accepts."""
@@ -347,15 +350,7 @@ class Outbox:
         stale = and_(commands.c.status == "awaiting_approval", commands.c.created_at <= asked_before)
         if command_id is not None:
             stale = and_(stale, commands.c.id == command_id)
-        with self.engine.begin() as conn:
-            expired = [Command.from_row(row) for row in conn.execute(
-                update(commands).where(stale).values(status="expired", updated_at=stamp, finished_at=stamp)
-                .returning(*commands.c))]
-            for command in expired:
-                conn.execute(insert(audit_log).values(**_audit(command.user_id, "command.expired", "ok", command.id,
-                                                               command.action, command.message_id, command.source,
-                                                               reason, stamp)))
-        return expired
+        return self._end(stale, "command.expired", "ok", reason, stamp, status="expired")
 
 
 @dataclass(frozen=True)
