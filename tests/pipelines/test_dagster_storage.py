@@ -30,22 +30,18 @@ def instance(postgres_database, tmp_path, monkeypatch):
     made.dispose()
 
 
-def test_runs_and_events_are_stored_over_a_few_pooled_connections(instance, postgres_database, postgres_url):
+def test_events_are_stored_over_a_few_pooled_connections(instance, postgres_database, postgres_url):
     database = postgres_database.rsplit("/", 1)[1]
-
-    @dg.asset(partitions_def=dg.StaticPartitionsDefinition([f"u{n}" for n in range(20)]))
-    def replica(context):
-        return dg.MaterializeResult(metadata={"user": context.partition_key})
-
+    key = dg.AssetKey("replica")
+    instance.get_runs()  # the pool's first connection
     before = sessions(postgres_url, database)
-    for n in range(20):
-        assert dg.materialize([replica], instance=instance, partition_key=f"u{n}").success
+    for n in range(40):
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=f"u{n}", metadata={"n": n}))
     opened = sessions(postgres_url, database) - before
-    recorded = instance.fetch_materializations(replica.key, limit=100).records
-    assert len(recorded) == 20 and {r.partition_key for r in recorded} == {f"u{n}" for n in range(20)}
-    # 20 in-process runs of a dozen events each: one connection per storage call was 643 here; pooled, about
-    # one per run (each run's own bookkeeping) and the pool's few
-    assert opened <= 20 + POOL_SIZE + MAX_OVERFLOW + 5, opened
+    recorded = instance.fetch_materializations(key, limit=100).records
+    assert {r.partition_key for r in recorded} == {f"u{n}" for n in range(40)}
+    # With a connection per storage call (dagster-postgres as shipped), these 40 events opened 81.
+    assert opened <= POOL_SIZE + MAX_OVERFLOW, opened
 
 
 def test_a_restarted_postgres_costs_a_ping_not_an_error(instance, postgres_database, postgres_url):
