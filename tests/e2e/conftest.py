@@ -103,14 +103,18 @@ class DemoServer:
         """The API token the demo printed for one of its studios."""
         return re.search(rf"^  {re.escape(user_id)}  API token (sylo_\S+)", self.output(), re.MULTILINE).group(1)
 
+    def command(self, user_id: str, command_id: str) -> dict:
+        """A command as its agent sees it: GET /v1/commands/<id>."""
+        return httpx.get(f"{self.url}/v1/commands/{command_id}", timeout=10,
+                         headers={"Authorization": f"Bearer {self.token(user_id)}"}).json()
+
     def settled(self, user_id: str, answer: httpx.Response, timeout: float = 60) -> dict:
         """The command once the outbox has delivered it (the first try may outlast the API's wait)."""
         deadline = time.monotonic() + timeout
         command = answer.json()
         while command["status"] in ("queued", "delivering") and time.monotonic() < deadline:
             time.sleep(0.5)
-            command = httpx.get(f"{self.url}/v1/commands/{command['id']}", timeout=10,
-                                headers={"Authorization": f"Bearer {self.token(user_id)}"}).json()
+            command = self.command(user_id, command["id"])
         return command
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -28,17 +27,12 @@ def email(subject: str) -> dict:
         "body": "Dear Ines,\n\nThe revised drawings are attached. <b>Not bold</b>\n\nBest, Alice"}}
 
 
-def command(demo: DemoServer, user_id: str, command_id: str) -> dict:
-    return httpx.get(f"{demo.url}/v1/commands/{command_id}", timeout=10,
-                     headers={"Authorization": f"Bearer {demo.token(user_id)}"}).json()
-
-
 def wait_status(demo: DemoServer, user_id: str, command_id: str, wanted: str, seconds: float = 60) -> dict:
     deadline = time.monotonic() + seconds
-    found = command(demo, user_id, command_id)
+    found = demo.command(user_id, command_id)
     while found["status"] != wanted and time.monotonic() < deadline:
         time.sleep(0.3)
-        found = command(demo, user_id, command_id)
+        found = demo.command(user_id, command_id)
     return found
 
 
@@ -74,7 +68,7 @@ def test_the_owner_approves_one_email_declines_another_and_then_forbids_them(dem
         expect(facts).to_contain_text(f"{label}{value}")
     expect(facts.locator("pre.param")).to_have_text(email(subject)["params"]["body"])  # as text, not markup
     expect(facts.locator("b")).to_have_count(0)
-    assert command(demo, user_id, held)["status"] == "awaiting_approval"  # nothing sent while it waits
+    assert demo.command(user_id, held)["status"] == "awaiting_approval"  # nothing sent while it waits
     shot(page, "waiting")
 
     request.get_by_role("button", name="Approve and send").click()
@@ -89,7 +83,7 @@ def test_the_owner_approves_one_email_declines_another_and_then_forbids_them(dem
     page.locator(f'ol.approvals li[data-command="{second}"]').get_by_role("button", name="Decline").click()
     expect(page.get_by_role("status")).to_contain_text("Declined: it will not be done")
     shot(page, "declined")
-    assert command(demo, user_id, second)["status"] == "declined"
+    assert demo.command(user_id, second)["status"] == "declined"
 
     page.get_by_role("link", name="Activity").first.click()
     rows = page.locator("ol.rows > li")
@@ -109,5 +103,5 @@ def test_the_owner_approves_one_email_declines_another_and_then_forbids_them(dem
     shot(page, "never")
     refused = demo.send(user_id, email(subject + " (refused)"))
     assert refused.status_code == 403 and refused.json()["type"] == "urn:sylo:problem:action-not-allowed"
-    assert command(demo, user_id, second)["status"] == "declined" and \
-        command(demo, user_id, held)["attempts"] == 1  # delivered once, never again
+    assert demo.command(user_id, second)["status"] == "declined" and \
+        demo.command(user_id, held)["attempts"] == 1  # delivered once, never again
