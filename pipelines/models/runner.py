@@ -41,18 +41,18 @@ class ModelRunner:
             for statement in self.sql.render("prepare_models", schemas=schemas):
                 tx.execute(statement)
 
-    def stale_models(self) -> set[str]:
-        """Models whose table is missing or whose definition changed, and all their dependants."""
-        with self.warehouse.read() as tx:
-            built = dict(tx.execute(self.sql.render("model_digests")[0]))
-        changed = {m.name for m in self.project.order if built.get(m.name) != m.digest}
+    def stale_models(self, builds: dict[str, tuple] | None = None) -> set[str]:
+        """Models whose table is missing or whose definition changed, and all their dependants
+        (`builds`: what `_builds` read, when the caller has it already)."""
+        built = self._builds() if builds is None else builds
+        changed = {m.name for m in self.project.order if built.get(m.name, (None,))[0] != m.digest}
         return self.project.downstream(changed)
 
     def run(self, user_ids: list[str] | None, as_of: datetime, only: set[str] | None = None) -> list[ModelResult]:
         """Build every model (or `only` those) for the users (None: everyone), in dependency order."""
         self.prepare()
         seen = self._builds()
-        rebuild = self.stale_models()
+        rebuild = self.stale_models(seen)
         return [self.run_model(model, user_ids, as_of, full=model.name in rebuild,
                                seen=seen.get(model.name, ()))
                 for model in self.project.order if only is None or model.name in only]

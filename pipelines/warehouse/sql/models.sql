@@ -11,9 +11,6 @@ CREATE TABLE IF NOT EXISTS meta.model_state (
     built_at TIMESTAMPTZ NOT NULL
 );
 
--- name: model_digests
-SELECT name, digest FROM meta.model_state;
-
 -- name: model_builds
 SELECT name, digest, built_at FROM meta.model_state;
 
